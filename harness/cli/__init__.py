@@ -1,0 +1,89 @@
+"""The ``harness`` command. ``main(argv)`` is what the console script and the tests call.
+
+Each subcommand lives in its own module ``harness.cli.<module>`` with ``configure(parser)``
+and ``run(args) -> int``; modules import torch only inside ``run``, so ``harness --help``
+stays fast and torch-free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# command → (module, one-line help). Order is the order of `harness --help`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "ls": ("ls", "list registered components (and grids)"),
+    "validate": ("validate", "check grid files without building anything"),
+    "plan": ("plan", "show the jobs a grid compiles into, with their status and cost"),
+    "run": ("run", "run a grid: locally (default) or on SLURM"),
+    "status": ("status", "per-job state of a grid: step, ETA, last metric"),
+    "retry": ("retry", "run a grid's failed jobs again"),
+    "cancel": ("cancel", "cancel a grid's queued and running jobs"),
+    "logs": ("logs", "print the log of one run"),
+    "results": ("results", "export a grid's results as csv, parquet or json"),
+    "report": ("report", "write the grid's tables and figures next to the paper's numbers"),
+    "search": ("search", "Optuna search over learning rates and the LR ratio"),
+    "zoo": ("zoo", "build or list the tiny pre-trained encoder zoo"),
+    "data": ("data", "convert raw datasets to Arrow files; check a data root"),
+    "train": ("train", "run one job from its spec.json (used by executors)"),
+}
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """An error in what the user gave: printed without a traceback, exit code 2."""
+
+
+def _module(name: str):  # type: ignore[no-untyped-def]
+    try:
+        return importlib.import_module(f"harness.cli.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"harness.cli.{name}":
+            return None
+        raise
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+    from harness import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="METER ablation grids: grid → dispatch → train → store → report.",
+    )
+    parser.add_argument("--version", action="version", version=f"meter-harness {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules: dict[str, object] = {}
+    for command, (module_name, help_text) in COMMANDS.items():
+        module = _module(module_name)
+        sp = sub.add_parser(command, help=help_text, description=help_text)
+        if module is not None:
+            module.configure(sp)  # type: ignore[attr-defined]
+        modules[command] = module
+    return parser, modules
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, modules = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    module = modules[args.command]
+    if module is None:
+        print(f"harness {args.command}: not built yet in this version of meter-harness.", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(module.run(args) or 0)  # type: ignore[attr-defined]
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""DataSpec: where a cell's data comes from (torch-free)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from harness.spec.base import Strict
+
+
+class SyntheticSpec(Strict):
+    """The procedural shape-scene benchmark (see harness.data.synthetic)."""
+
+    seed: int = 0
+    image_size: int = Field(64, ge=16)
+    train_images: int = Field(4000, ge=8)
+    eval_images: int = Field(500, ge=8)
+    captions_per_image: int = Field(3, ge=1)
+    max_objects: int = Field(3, ge=1)
+
+
+class DataSpec(Strict):
+    source: Literal["synthetic", "arrow"] = "synthetic"
+    # Arrow data root (ViLT/METER files); required when source is "arrow".
+    root: str | None = None
+    synthetic: SyntheticSpec = SyntheticSpec()
+    num_workers: int = Field(0, ge=0)
+    randaugment: bool = False

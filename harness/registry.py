@@ -1,0 +1,122 @@
+"""Component registries: one per factor, filled by decorators, imported lazily.
+
+A registry knows which *catalog* modules fill it. Catalog modules are torch-free: they
+register small builder functions whose bodies import the heavy implementation only when
+called. So ``harness ls`` and grid validation never import torch, yet every name a grid
+uses is checked against the real list of components.
+
+    VISION_ENCODERS = Registry("vision encoder", catalogs=("harness.models.catalog",))
+
+    @VISION_ENCODERS.register("clip-vit-224/32", "CLIP ViT-B/32 at 224px", image_size=224)
+    def clip_vit_b32(**kwargs): ...
+
+    VISION_ENCODERS.get("clip-vit-224/23")  # UnknownComponent: ...did you mean 'clip-vit-224/32'?
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UnknownComponent(KeyError):
+    """A name that no registry entry answers to; the message carries a suggestion."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered component: its builder and torch-free metadata."""
+
+    name: str
+    description: str
+    builder: Callable[..., Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def build(self, *args: Any, **kwargs: Any) -> Any:
+        return self.builder(*args, **kwargs)
+
+
+class Registry:
+    """Name → Entry, filled by ``@registry.register(name, description, **meta)``."""
+
+    def __init__(self, kind: str, catalogs: tuple[str, ...] = ()) -> None:
+        self.kind = kind
+        self._catalogs = catalogs
+        self._entries: dict[str, Entry] = {}
+        self._loaded = False
+
+    def register(self, name: str, description: str, **meta: Any) -> Callable[[F], F]:
+        def decorator(builder: F) -> F:
+            if name in self._entries and self._entries[name].builder is not builder:
+                raise ValueError(f"{self.kind} '{name}' is registered twice")
+            self._entries[name] = Entry(name, description, builder, dict(meta))
+            return builder
+
+        return decorator
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            for module in self._catalogs:
+                importlib.import_module(module)
+
+    def names(self) -> list[str]:
+        self._load()
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        self._load()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry]:
+        self._load()
+        return iter(sorted(self._entries.values(), key=lambda e: e.name))
+
+    def suggest(self, name: str) -> str | None:
+        close = difflib.get_close_matches(str(name), self.names(), n=1, cutoff=0.6)
+        return close[0] if close else None
+
+    def unknown_message(self, name: str) -> str:
+        hint = self.suggest(name)
+        tail = f"; did you mean '{hint}'?" if hint else f"; known: {', '.join(self.names())}"
+        return f"unknown {self.kind} '{name}'{tail}"
+
+    def get(self, name: str) -> Entry:
+        self._load()
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownComponent(self.unknown_message(name)) from None
+
+    def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self.get(name).build(*args, **kwargs)
+
+
+_MODELS = ("harness.models.catalog",)
+VISION_ENCODERS = Registry("vision encoder", _MODELS)
+TEXT_ENCODERS = Registry("text encoder", _MODELS)
+FUSIONS = Registry("fusion", _MODELS)
+ARCHITECTURES = Registry("architecture", _MODELS)
+OBJECTIVES = Registry("objective", ("harness.train.catalog",))
+TASKS = Registry("task", ("harness.train.catalog",))
+DATASETS = Registry("dataset", ("harness.data.catalog",))
+EXECUTORS = Registry("executor", ("harness.dispatch.catalog",))
+
+REGISTRIES: dict[str, Registry] = {
+    "vision": VISION_ENCODERS,
+    "text": TEXT_ENCODERS,
+    "fusion": FUSIONS,
+    "architecture": ARCHITECTURES,
+    "objective": OBJECTIVES,
+    "task": TASKS,
+    "dataset": DATASETS,
+    "executor": EXECUTORS,
+}

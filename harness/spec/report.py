@@ -1,0 +1,40 @@
+"""The ``report:`` section of a grid: the table layout and the paper's reference values.
+
+Display only: nothing here enters a run id.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from harness.spec.base import Strict
+
+
+class ReportMetric(Strict):
+    """One measured quantity shown as a column, e.g. VQA score on the test split."""
+
+    name: str = Field(description="column key; reference values use it")
+    task: str = Field(description="the task (or 'pretrain' for zero-shot retrieval) that records it")
+    metric: str = Field(description="metric name in the store, e.g. vqa_score, accuracy, ir_r1")
+    split: str = "test"
+    label: str | None = None
+    higher_is_better: bool = True
+    scale: float = Field(100.0, description="display multiplier (100: fractions shown as percentages)")
+
+
+class ReportSpec(Strict):
+    title: str = ""
+    # Factor names whose level labels form the rows (several → joined with " / ").
+    rows: tuple[str, ...] = ()
+    # Factor names crossed into column groups (empty: one group).
+    columns: tuple[str, ...] = ()
+    metrics: tuple[ReportMetric, ...] = ()
+    # The paper's values: row label → metric name → value (percent; null = not recovered).
+    reference: dict[str, dict[str, float | None]] = {}
+    # Which table or figure of the paper this reproduces (free text, shown in the header).
+    paper: str | None = None
+    figure: Literal["bars", "resolution"] = "bars"
+    # For the resolution figure: the factor whose levels are the x axis.
+    x: str | None = None

@@ -1,0 +1,198 @@
+"""The experiment spec: one complete, typed, frozen description of a grid cell.
+
+``ExperimentSpec`` is what ``base`` in a grid file holds; factor levels, profiles and
+``--set`` overrides edit it before validation. ``JobSpec`` is one compiled job (a cell ×
+seed × stage); its ``run_id`` hashes only what determines the result (``identity``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from harness.data.config import DataSpec
+from harness.models.config import ModelSpec
+from harness.registry import DATASETS, OBJECTIVES, TASKS
+from harness.spec.base import Strict
+
+SCHEMA_VERSION = 1
+
+
+class PretrainSpec(Strict):
+    objectives: tuple[str, ...] = ("mlm", "itm")
+    # Weights that multiply each objective's loss (missing = 1.0); they really apply.
+    loss_weights: dict[str, float] = {}
+    steps: int = Field(100_000, ge=1)
+    batch: int = Field(4096, ge=1, description="global batch, reached by accumulation")
+    per_device_batch: int | None = Field(None, ge=1)
+    image_size: int = Field(224, ge=16)
+    datasets: tuple[str, ...] = ("coco", "vg", "sbu", "gcc")
+    mlm_prob: float = Field(0.15, gt=0.0, lt=1.0)
+    mim_prob: float = Field(0.15, gt=0.0, lt=1.0)
+    itm_neg_prob: float = Field(0.5, ge=0.0, le=1.0)
+    # Zero-shot retrieval at the end of pre-training on this dataset (None: skip).
+    zero_shot: str | None = "f30k"
+    eval_every: int | None = Field(None, ge=1)
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("at least one objective is needed")
+        for name in v:
+            if name not in OBJECTIVES:
+                raise ValueError(OBJECTIVES.unknown_message(name))
+        if len(set(v)) != len(v):
+            raise ValueError(f"duplicate objectives in {list(v)}")
+        return v
+
+    @field_validator("datasets")
+    @classmethod
+    def _datasets(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for name in v:
+            if name not in DATASETS:
+                raise ValueError(DATASETS.unknown_message(name))
+        return v
+
+    @model_validator(mode="after")
+    def _weights_name_objectives(self) -> PretrainSpec:
+        for name in self.loss_weights:
+            if name not in self.objectives:
+                raise ValueError(f"loss_weights names '{name}', which is not among objectives {list(self.objectives)}")
+        return self
+
+
+class FinetuneSpec(Strict):
+    steps: int | None = Field(None, ge=1)
+    epochs: float | None = Field(None, gt=0)
+    batch: int = Field(512, ge=1, description="global batch")
+    per_device_batch: int | None = Field(None, ge=1)
+    image_size: int = Field(384, ge=16)
+    lr: float | None = Field(None, gt=0, description="base LR for this task (default: optim.lr)")
+    head_mult: float | None = Field(None, gt=0, description="head LR multiplier (default: the task's)")
+    dataset: str | None = None
+    negatives: int = Field(15, ge=1, description="retrieval: random negative captions per image")
+    eval_splits: tuple[str, ...] = ("val",)
+    eval_every: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _length(self) -> FinetuneSpec:
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError("give exactly one of 'steps' and 'epochs'")
+        if self.dataset is not None and self.dataset not in DATASETS:
+            raise ValueError(DATASETS.unknown_message(self.dataset))
+        return self
+
+
+class OptimSpec(Strict):
+    lr: float = Field(1e-5, gt=0, description="base LR: pre-trained (bottom) encoders")
+    lr_ratio: float = Field(5.0, gt=0, description="randomly initialised top layers get lr × lr_ratio")
+    head_mult: float = Field(5.0, gt=0, description="pre-training heads get lr × head_mult")
+    warmup_ratio: float = Field(0.1, ge=0.0, le=1.0)
+    decay: Literal["linear", "cosine", "constant"] = "linear"
+    weight_decay: float = Field(0.01, ge=0.0)
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = Field(1e-8, gt=0)
+    grad_clip: float | None = Field(None, gt=0)
+
+
+class TrainSpec(Strict):
+    """How the trainer runs: precision and determinism change results, the rest does not."""
+
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    deterministic: bool = False
+    checkpoint_every: int | None = Field(None, ge=1)
+    log_every: int = Field(10, ge=1)
+    trackers: tuple[Literal["tensorboard", "wandb"], ...] = ()
+
+
+class ResourcesSpec(Strict):
+    """What a job asks of the machine. Not part of the run id."""
+
+    nodes: int = Field(1, ge=1)
+    gpus_per_node: int = Field(0, ge=0)
+    cpus_per_task: int = Field(1, ge=1)
+    threads: int = Field(1, ge=1, description="torch threads per process")
+    mem_gb: float = Field(8.0, gt=0)
+    time_min: int = Field(60, ge=1)
+    requeues: int = Field(3, ge=0, description="timeout/preemption requeues")
+    # Assumed sustained throughput per device, for the plan's GPU-hour estimate.
+    assumed_tflops: float = Field(100.0, gt=0)
+
+
+class ExperimentSpec(Strict):
+    model: ModelSpec = ModelSpec()
+    pretrain: PretrainSpec | None = None
+    finetune: dict[str, FinetuneSpec] = {}
+    optim: OptimSpec = OptimSpec()
+    data: DataSpec = DataSpec()
+    train: TrainSpec = TrainSpec()
+    resources: ResourcesSpec = ResourcesSpec()
+
+    @field_validator("finetune")
+    @classmethod
+    def _tasks(cls, v: dict[str, FinetuneSpec]) -> dict[str, FinetuneSpec]:
+        for name in v:
+            if name not in TASKS:
+                raise ValueError(TASKS.unknown_message(name))
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentSpec:
+        decoder = self.model.architecture == "encoder-decoder"
+        if self.pretrain is not None and "span-corruption" in self.pretrain.objectives and not decoder:
+            raise ValueError("objective 'span-corruption' needs model.architecture: encoder-decoder")
+        if self.data.source == "arrow" and not self.data.root:
+            raise ValueError("data.root is required when data.source is 'arrow'")
+        if self.pretrain is None and not self.finetune:
+            raise ValueError("nothing to run: neither 'pretrain' nor 'finetune' is set")
+        return self
+
+
+Stage = Literal["pretrain", "finetune"]
+
+
+class JobSpec(Strict):
+    """One compiled job. ``identity`` is exactly what ``run_id`` hashes."""
+
+    run_id: str
+    grid: str
+    stage: Stage
+    task: str | None
+    seed: int
+    factors: dict[str, str]
+    depends_on: str | None
+    experiment: ExperimentSpec
+
+    @property
+    def short_id(self) -> str:
+        return self.run_id[:10]
+
+    def identity(self) -> dict[str, Any]:
+        return job_identity(self.experiment, self.stage, self.task, self.seed, self.depends_on)
+
+
+def job_identity(
+    exp: ExperimentSpec, stage: Stage, task: str | None, seed: int, depends_on: str | None
+) -> dict[str, Any]:
+    """What determines a job's result: model, its stage, optimiser, data, seed, precision."""
+    body: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "stage": stage,
+        "seed": seed,
+        "model": exp.model.model_dump(mode="json"),
+        "optim": exp.optim.model_dump(mode="json"),
+        "data": exp.data.model_dump(mode="json"),
+        "precision": exp.train.precision,
+        "deterministic": exp.train.deterministic,
+    }
+    if stage == "pretrain":
+        assert exp.pretrain is not None
+        body["pretrain"] = exp.pretrain.model_dump(mode="json", exclude={"eval_every"})
+    else:
+        assert task is not None
+        body["task"] = task
+        body["finetune"] = exp.finetune[task].model_dump(mode="json", exclude={"eval_every"})
+        body["from"] = depends_on
+    return body
