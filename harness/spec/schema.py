@@ -140,14 +140,22 @@ class ExperimentSpec(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentSpec:
-        decoder = self.model.architecture == "encoder-decoder"
-        if self.pretrain is not None and "span-corruption" in self.pretrain.objectives and not decoder:
-            raise ValueError("objective 'span-corruption' needs model.architecture: encoder-decoder")
-        if self.data.source == "arrow" and not self.data.root:
-            raise ValueError("data.root is required when data.source is 'arrow'")
-        if self.pretrain is None and not self.finetune:
-            raise ValueError("nothing to run: neither 'pretrain' nor 'finetune' is set")
+        check_experiment(self)
         return self
+
+
+def check_experiment(exp: ExperimentSpec) -> None:
+    """Rules that span sections (also run by the compiler on cells it assembles from cached sections)."""
+    for name in exp.finetune:
+        if name not in TASKS:
+            raise ValueError(f"finetune: {TASKS.unknown_message(name)}")
+    decoder = exp.model.architecture == "encoder-decoder"
+    if exp.pretrain is not None and "span-corruption" in exp.pretrain.objectives and not decoder:
+        raise ValueError("objective 'span-corruption' needs model.architecture: encoder-decoder")
+    if exp.data.source == "arrow" and not exp.data.root:
+        raise ValueError("data.root is required when data.source is 'arrow'")
+    if exp.pretrain is None and not exp.finetune:
+        raise ValueError("nothing to run: neither 'pretrain' nor 'finetune' is set")
 
 
 Stage = Literal["pretrain", "finetune"]
@@ -189,10 +197,14 @@ def job_identity(
     }
     if stage == "pretrain":
         assert exp.pretrain is not None
-        body["pretrain"] = exp.pretrain.model_dump(mode="json", exclude={"eval_every"})
+        body["pretrain"] = exp.pretrain.model_dump(mode="json", exclude=_DISPLAY_ONLY)
     else:
         assert task is not None
         body["task"] = task
-        body["finetune"] = exp.finetune[task].model_dump(mode="json", exclude={"eval_every"})
+        body["finetune"] = exp.finetune[task].model_dump(mode="json", exclude=_DISPLAY_ONLY)
         body["from"] = depends_on
     return body
+
+
+# Fields that change how often we look, not what is learnt: outside the run id.
+_DISPLAY_ONLY = {"eval_every"}

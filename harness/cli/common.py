@@ -1,0 +1,39 @@
+"""Arguments and loading shared by the commands that take a grid file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.cli import UserError
+from harness.paths import results_root
+
+
+def add_grid_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("grid", help="grid file, e.g. grids/text_encoders.yaml")
+    parser.add_argument("--profile", help="profile of the grid file (default: its default_profile, else 'local')")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a base key, e.g. --set optim.lr=2e-5 (repeatable)")
+    parser.add_argument("--only", action="append", default=[], metavar="FACTOR=LEVEL",
+                        help="keep only cells with this level, e.g. --only model.text=roberta (repeatable)")
+    add_results_arg(parser)
+
+
+def add_results_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", help="results root (default: $HARNESS_RESULTS, else ./results)")
+
+
+def results_path(args: argparse.Namespace) -> Path:
+    return results_root(getattr(args, "results", None))
+
+
+def load_grid(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """Compile the grid named by ``args``; grid errors become UserError (exit 2, no traceback)."""
+    from harness.spec.compile import compile_grid
+    from harness.spec.errors import GridError
+
+    try:
+        return compile_grid(args.grid, args.profile, args.sets, args.only)
+    except GridError as exc:
+        count = len(exc.issues)
+        raise UserError(f"{count} problem{'s' if count > 1 else ''} in {args.grid}:\n{exc}") from None

@@ -1,0 +1,203 @@
+"""Grid file → frozen job specs: one per cell × seed × stage, identical pre-training shared.
+
+    grid = compile_grid("grids/text_encoders.yaml", profile="local", sets=["optim.lr=2e-5"])
+    for job in grid.jobs: ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from harness.spec.document import GridDocument, did_you_mean, load_document
+from harness.spec.errors import GridError, Issue
+from harness.spec.factors import Axis, Condition, iter_cells, parse_conditions, parse_groups, parse_only
+from harness.spec.keypaths import set_path
+from harness.spec.report import ReportSpec
+from harness.spec.cells import CellBuilder, run_id
+from harness.spec.schema import ExperimentSpec, JobSpec
+
+
+@dataclass(frozen=True)
+class CompiledGrid:
+    name: str
+    path: Path
+    profile: str | None
+    jobs: tuple[JobSpec, ...]
+    axes: tuple[Axis, ...]
+    seeds: tuple[int, ...]
+    cells: int
+    report: ReportSpec
+    search: dict[str, Any] | None = None
+    description: str = ""
+    base: ExperimentSpec | None = field(default=None, repr=False)
+
+    @property
+    def factors(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.axes)
+
+
+def _validation_issues(doc: GridDocument, prefix: tuple[str, ...], exc: ValidationError,
+                       context: str = "") -> list[Issue]:
+    issues = []
+    for err in exc.errors():
+        loc = tuple(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        issues.append(doc.issue((*prefix, *loc), msg + context))
+    return issues
+
+
+def _seeds(doc: GridDocument, issues: list[Issue]) -> tuple[int, ...]:
+    raw = doc.data.get("seeds", 1)
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1:
+        return tuple(range(raw))
+    if isinstance(raw, list) and raw and all(isinstance(s, int) and not isinstance(s, bool) for s in raw):
+        if len(set(raw)) == len(raw):
+            return tuple(raw)
+        issues.append(doc.issue(("seeds",), f"duplicate seeds in {raw}"))
+        return ()
+    issues.append(doc.issue(("seeds",), "expected a count ≥ 1 or a non-empty list of distinct integers"))
+    return ()
+
+
+def _check_report(doc: GridDocument, axes: dict[str, Axis], issues: list[Issue]) -> ReportSpec:
+    try:
+        report = ReportSpec.model_validate(doc.data.get("report") or {})
+    except ValidationError as exc:
+        issues.extend(_validation_issues(doc, ("report",), exc))
+        return ReportSpec()
+    for key in ("rows", "columns"):
+        for i, name in enumerate(getattr(report, key)):
+            if name not in axes:
+                issues.append(doc.issue(("report", key, str(i)), f"unknown factor '{name}'"
+                                                                  f"{did_you_mean(name, list(axes))}"))
+    return report
+
+
+def _check_search(doc: GridDocument, issues: list[Issue]) -> dict[str, Any] | None:
+    raw = doc.data.get("search")
+    if raw is None:
+        return None
+    try:
+        from harness.search.config import SearchSpec
+    except ImportError:
+        return raw if isinstance(raw, dict) else None
+    try:
+        SearchSpec.model_validate(raw)
+    except ValidationError as exc:
+        issues.extend(_validation_issues(doc, ("search",), exc))
+    return raw
+
+
+def compile_grid(path: str | Path, profile: str | None = None, sets: Sequence[str] = (),
+                 only: Sequence[str] = ()) -> CompiledGrid:
+    """Compile a grid file; every problem of the file is raised together as one GridError."""
+    doc = load_document(path, profile, tuple(sets))
+    issues: list[Issue] = []
+    base_raw = doc.data.get("base") or {}
+    base: ExperimentSpec | None = None
+    if not isinstance(base_raw, dict):
+        issues.append(doc.issue(("base",), "expected a mapping (the experiment)"))
+    else:
+        try:
+            base = ExperimentSpec.model_validate(base_raw)
+        except ValidationError as exc:
+            issues.extend(_validation_issues(doc, ("base",), exc))
+    groups = parse_groups(doc, issues)
+    axes = {a.name: a for group in groups for a in group}
+    excludes = [c for i, raw in enumerate(doc.data.get("exclude") or [])
+                if (c := parse_conditions(doc, raw, ("exclude", str(i)), axes, issues))]
+    only_cond = parse_only(doc, only, axes, issues)
+    seeds = _seeds(doc, issues)
+    report = _check_report(doc, axes, issues)
+    search = _check_search(doc, issues)
+    for i, s in enumerate(sets):
+        key = s.partition("=")[0].strip().removeprefix("base.")
+        for axis in axes.values():
+            if any(p == key for lv in axis.levels for p, _ in lv.sets):
+                issues.append(Issue("--set", None, key, f"'{key}' is set by factor '{axis.name}'; "
+                                                        f"use --only {axis.name}=LEVEL to pick a level"))
+    if base is not None and not issues:
+        issues.extend(_check_levels(doc, base_raw, groups))
+    if issues:
+        raise GridError(issues)
+    assert base is not None
+    jobs, cells = _jobs(doc, CellBuilder(base_raw, base), groups, excludes, only_cond, seeds, issues)
+    if issues:
+        raise GridError(issues)
+    if not jobs:
+        raise GridError([Issue(str(doc.path), None, "", "no cells left after exclude/--only")])
+    return CompiledGrid(doc.name, doc.path, doc.profile, tuple(jobs), tuple(axes.values()), seeds, cells,
+                        report, search, str(doc.data.get("description") or ""), base)
+
+
+def _apply(base_raw: dict[str, Any], sets: Any) -> dict[str, Any]:
+    out = base_raw
+    for key, value in sets:
+        out = set_path(out, key, value)
+    return out
+
+
+def _check_levels(doc: GridDocument, base_raw: dict[str, Any], groups: list[list[Axis]]) -> list[Issue]:
+    """Each level on its own against the base, so a bad value is reported at its level's line."""
+    issues: list[Issue] = []
+    for group in groups:
+        for axis in group:
+            for lv in axis.levels:
+                try:
+                    ExperimentSpec.model_validate(_apply(base_raw, lv.sets))
+                except ValidationError as exc:
+                    where = "zip" if len(group) > 1 else "factors"
+                    section = (where, axis.name, lv.label) if (where, axis.name, lv.label) in doc.origins else (
+                        where, axis.name)
+                    for err in exc.errors():
+                        msg = err["msg"].removeprefix("Value error, ")
+                        key = ".".join(str(p) for p in err["loc"])
+                        issues.append(doc.issue(section, f"level '{lv.label}': {key}: {msg}"))
+    return issues
+
+
+def _jobs(doc: GridDocument, builder: CellBuilder, groups: list[list[Axis]], excludes: list[Condition],
+          only: Condition, seeds: tuple[int, ...], issues: list[Issue]) -> tuple[list[JobSpec], int]:
+    shared_axes = {a.name for g in groups for a in g if not a.finetune_only()}
+    pretrain: dict[str, JobSpec] = {}
+    finetune: list[JobSpec] = []
+    cells = 0
+    for cell in iter_cells(groups, excludes, only):
+        cells += 1
+        sets = [kv for level in cell.values() for kv in level.sets]
+        try:
+            exp = builder.build(sets)
+        except (ValidationError, ValueError) as exc:
+            context = " (in the cell " + ", ".join(f"{k}={v.label}" for k, v in cell.items()) + ")"
+            if isinstance(exc, ValidationError):
+                issues.extend(_validation_issues(doc, ("base",), exc, context))
+            else:
+                issues.append(doc.issue(("base",), str(exc) + context))
+            continue
+        labels = {name: level.label for name, level in cell.items()}
+        for seed in seeds:
+            parent = None
+            if exp.pretrain is not None:
+                parent = builder.run_id(exp, "pretrain", None, seed, None)
+                if parent not in pretrain:
+                    pretrain[parent] = JobSpec.model_construct(
+                        run_id=parent, grid=doc.name, stage="pretrain", task=None, seed=seed,
+                        factors={k: v for k, v in labels.items() if k in shared_axes}, depends_on=None,
+                        experiment=exp)
+            for task in exp.finetune:
+                finetune.append(JobSpec.model_construct(
+                    run_id=builder.run_id(exp, "finetune", task, seed, parent), grid=doc.name, stage="finetune", task=task, seed=seed,
+                    factors=labels, depends_on=parent, experiment=exp))
+    unique: dict[str, JobSpec] = {}
+    for job in finetune:
+        unique.setdefault(job.run_id, job)
+    return [*pretrain.values(), *unique.values()], cells

@@ -1,0 +1,43 @@
+"""The spec stored beside each run: ``<results>/runs/<run_id>/spec.json``.
+
+The same run id must always mean the same experiment: a stored spec whose identity differs
+from the job's is an error, never a silent overwrite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from harness.paths import run_dir
+from harness.spec.schema import JobSpec
+
+
+class SpecConflict(RuntimeError):
+    """A run folder already holds a different spec under the same run id."""
+
+
+def write_spec(job: JobSpec, results: Path) -> Path:
+    folder = run_dir(Path(results), job.run_id)
+    path = folder / "spec.json"
+    payload = {"identity": job.identity(), "job": job.model_dump(mode="json")}
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored.get("identity") != payload["identity"]:
+            raise SpecConflict(f"{path} holds a different spec for run {job.run_id}; "
+                               "refusing to overwrite it (move the folder aside if it is stale)")
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".spec.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+    return path
+
+
+def read_spec(path: Path) -> JobSpec:
+    """``path`` is a run folder or its spec.json."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "spec.json"
+    return JobSpec.model_validate(json.loads(path.read_text())["job"])
