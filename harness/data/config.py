@@ -17,7 +17,8 @@ class SyntheticSpec(Strict):
     train_images: int = Field(4000, ge=8)
     eval_images: int = Field(500, ge=8)
     captions_per_image: int = Field(3, ge=1)
-    max_objects: int = Field(3, ge=1)
+    max_objects: int = Field(3, ge=1, le=5)
+    questions_per_image: int = Field(4, ge=1)
 
 
 class DataSpec(Strict):
@@ -27,3 +28,6 @@ class DataSpec(Strict):
     synthetic: SyntheticSpec = SyntheticSpec()
     num_workers: int = Field(0, ge=0)
     randaugment: bool = False
+    # Arrow split overrides, "dataset/split" → file stems, e.g. {"vqav2/train": ["vqav2_train"]};
+    # defaults follow METER (harness.data.arrow.DEFAULT_SPLITS).
+    splits: dict[str, tuple[str, ...]] = {}

@@ -36,26 +36,33 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # family: which implementation builds it; timm: the timm architecture (and pretrained tag).
 _vision("vit", "ViT-B/16, ImageNet-21k→1k, 224px", family="timm-vit",
-        mean=_IMAGENET_MEAN, std=_IMAGENET_STD, timm="vit_base_patch16_224.augreg2_in21k_ft_in1k", image_size=224, patch_size=16, width=768, layers=12)
+        mean=_IMAGENET_MEAN, std=_IMAGENET_STD, timm="vit_base_patch16_224.augreg2_in21k_ft_in1k",
+        image_size=224, patch_size=16, width=768, layers=12)
 _vision("deit", "DeiT-B/16, 224px", family="timm-vit",
-        mean=_IMAGENET_MEAN, std=_IMAGENET_STD, timm="deit_base_patch16_224.fb_in1k", image_size=224, patch_size=16, width=768, layers=12)
+        mean=_IMAGENET_MEAN, std=_IMAGENET_STD, timm="deit_base_patch16_224.fb_in1k",
+        image_size=224, patch_size=16, width=768, layers=12)
 _vision("distilled-deit", "DeiT-B/16 distilled (CLS + distillation token), 224px", family="timm-vit",
-        mean=_IMAGENET_MEAN, std=_IMAGENET_STD, timm="deit_base_distilled_patch16_224.fb_in1k", image_size=224, patch_size=16, width=768, layers=12)
+        mean=_IMAGENET_MEAN, std=_IMAGENET_STD, timm="deit_base_distilled_patch16_224.fb_in1k",
+        image_size=224, patch_size=16, width=768, layers=12)
 _vision("cait", "CaiT-S24, 224px (class-attention image transformer)", family="timm-cait",
-        mean=_IMAGENET_MEAN, std=_IMAGENET_STD, timm="cait_s24_224.fb_dist_in1k", image_size=224, patch_size=16, width=384, layers=24)
+        mean=_IMAGENET_MEAN, std=_IMAGENET_STD, timm="cait_s24_224.fb_dist_in1k",
+        image_size=224, patch_size=16, width=384, layers=24)
 _vision("volo", "VOLO-D1, 224px (outlooker + transformer)", family="timm-volo",
-        mean=_IMAGENET_MEAN, std=_IMAGENET_STD, timm="volo_d1_224.sail_in1k", image_size=224, patch_size=16, width=384, layers=18)
+        mean=_IMAGENET_MEAN, std=_IMAGENET_STD, timm="volo_d1_224.sail_in1k",
+        image_size=224, patch_size=16, width=384, layers=18)
 _vision("beit", "BEiT-B/16, 224px", family="timm-beit",
-        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), timm="beit_base_patch16_224.in22k_ft_in22k_in1k", image_size=224, patch_size=16, width=768, layers=12)
+        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), timm="beit_base_patch16_224.in22k_ft_in22k_in1k",
+        image_size=224, patch_size=16, width=768, layers=12)
 _vision("swin-base-384", "Swin-B, window 12, 384px, ImageNet-22k (image = mean of last-stage tokens)",
-        family="timm-swin", mean=_IMAGENET_MEAN, std=_IMAGENET_STD, timm="swin_base_patch4_window12_384.ms_in22k", image_size=384, patch_size=32,
-        width=1024, layers=24)
+        family="timm-swin", mean=_IMAGENET_MEAN, std=_IMAGENET_STD, timm="swin_base_patch4_window12_384.ms_in22k",
+        image_size=384, patch_size=32, width=1024, layers=24)
+# OpenAI CLIP uses QuickGELU; timm's *_quickgelu_* architectures match it (same weight files).
 _vision("clip-vit-224/32", "CLIP ViT-B/32 image tower, 224px (METER: 11 blocks, norm on all tokens)",
-        family="clip", timm="vit_base_patch32_clip_224.openai", mean=_CLIP_MEAN, std=_CLIP_STD, image_size=224, patch_size=32, width=768,
-        layers=12)
+        family="clip", timm="vit_base_patch32_clip_quickgelu_224.openai", mean=_CLIP_MEAN, std=_CLIP_STD,
+        image_size=224, patch_size=32, width=768, layers=12)
 _vision("clip-vit-224/16", "CLIP ViT-B/16 image tower, 224px (METER: 11 blocks, norm on all tokens)",
-        family="clip", timm="vit_base_patch16_clip_224.openai", mean=_CLIP_MEAN, std=_CLIP_STD, image_size=224, patch_size=16, width=768,
-        layers=12)
+        family="clip", timm="vit_base_patch16_clip_quickgelu_224.openai", mean=_CLIP_MEAN, std=_CLIP_STD,
+        image_size=224, patch_size=16, width=768, layers=12)
 
 _text("bert", "BERT-base-uncased", hf="bert-base-uncased", width=768, layers=12, vocab=30522)
 _text("roberta", "RoBERTa-base (BPE tokenizer)", hf="roberta-base", width=768, layers=12, vocab=50265)

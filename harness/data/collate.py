@@ -1,0 +1,129 @@
+"""Turning raw samples into model batches: image transforms, MLM masking, ITM/retrieval negatives.
+
+Randomness here (masking, RandAugment) comes from a ``torch.Generator`` seeded per batch by
+the sampler, so a batch is the same whichever worker builds it and whichever grid cell
+asks for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class ImageTransform:
+    """uint8 HWC array / PIL image → Float[3,S,S]: resize the short side, centre crop,
+    optional RandAugment (training), then normalise with the vision encoder's mean/std."""
+
+    def __init__(self, image_size: int, mean: Sequence[float], std: Sequence[float],
+                 randaugment: bool = False) -> None:
+        self.size = image_size
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+        self.randaugment = None
+        if randaugment:
+            from torchvision.transforms import v2
+
+            self.randaugment = v2.RandAugment(num_ops=2, magnitude=9)
+
+    def to_uint8(self, image: Any) -> torch.Tensor:
+        if hasattr(image, "convert"):  # a PIL image
+            image = image.convert("RGB")
+        elif image.shape[:2] != (self.size, self.size):
+            image = _pil_image(image)
+        if hasattr(image, "convert"):  # PIL resizes ~5× faster than torch's antialiased bicubic
+            w, h = image.size
+            scale = self.size / min(w, h)
+            nw, nh = max(self.size, round(w * scale)), max(self.size, round(h * scale))
+            if (nw, nh) != (w, h):
+                image = image.resize((nw, nh), resample=3, reducing_gap=3.0)  # 3 = bicubic
+            left, top = (nw - self.size) // 2, (nh - self.size) // 2
+            if (nw, nh) != (self.size, self.size):
+                image = image.crop((left, top, left + self.size, top + self.size))
+        # A copy: PIL arrays and memory-mapped caches are read-only, which torch warns about.
+        return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)
+
+    def __call__(self, image: Any, train: bool = False) -> torch.Tensor:
+        tensor = self.to_uint8(image)
+        if train and self.randaugment is not None:
+            tensor = self.randaugment(tensor)
+        return (tensor.float() / 255.0 - self.mean) / self.std
+
+
+def _pil_image(array: np.ndarray) -> Any:
+    from PIL import Image
+
+    return Image.fromarray(np.asarray(array, dtype=np.uint8))
+
+
+def tokenize(tokenizer: Any, texts: Sequence[str], max_len: int) -> Any:
+    return tokenizer(list(texts), padding="max_length", truncation=True, max_length=max_len,
+                     return_tensors="pt", return_special_tokens_mask=True)
+
+
+def mask_whole_words(encoding: Any, tokenizer: Any, prob: float, generator: torch.Generator) -> tuple[
+        torch.Tensor, torch.Tensor]:
+    """MLM inputs and labels: each WORD is chosen with probability ``prob``; its tokens become
+    [MASK] 80% / a random token 10% / unchanged 10%. Words come from the fast tokenizer's
+    ``word_ids()``, so BPE tokenizers (RoBERTa's Ġ-prefixed pieces) mask whole words too."""
+    input_ids = encoding["input_ids"].clone()
+    labels = torch.full_like(input_ids, -100)
+    special = encoding["special_tokens_mask"].bool() | (encoding["attention_mask"] == 0)
+    chosen = torch.zeros_like(input_ids, dtype=torch.bool)
+    for row in range(input_ids.shape[0]):
+        word_ids = torch.tensor([-1 if w is None else w for w in encoding.word_ids(row)])
+        word_ids[special[row]] = -1
+        n_words = int(word_ids.max()) + 1
+        if n_words <= 0:
+            continue
+        picked = torch.rand(n_words, generator=generator) < prob
+        chosen[row] = (word_ids >= 0) & picked[word_ids.clamp(min=0)]
+    if not chosen.any():  # never an all-ignored batch: mask one word of the first row that has words
+        _force_one_word(encoding, special, chosen)
+    labels[chosen] = input_ids[chosen]
+    action = torch.rand(input_ids.shape, generator=generator)
+    input_ids[chosen & (action < 0.8)] = tokenizer.mask_token_id
+    randomise = chosen & (action >= 0.8) & (action < 0.9)
+    pool = _ordinary_ids(tokenizer)
+    picks = torch.randint(len(pool), (int(randomise.sum()),), generator=generator)
+    input_ids[randomise] = pool[picks]
+    return input_ids, labels
+
+
+def _force_one_word(encoding: Any, special: torch.Tensor, chosen: torch.Tensor) -> None:
+    for row in range(chosen.shape[0]):
+        ids = encoding.word_ids(row)
+        positions = [k for k, w in enumerate(ids) if w is not None and not special[row, k]]
+        if positions:
+            word = ids[positions[0]]
+            for k in positions:
+                chosen[row, k] = ids[k] == word
+            return
+
+
+_POOLS: dict[int, torch.Tensor] = {}
+
+
+def _ordinary_ids(tokenizer: Any) -> torch.Tensor:
+    """Token ids that are not special tokens (what 'a random token' may be)."""
+    key = id(tokenizer)
+    if key not in _POOLS:
+        special = set(tokenizer.all_special_ids)
+        _POOLS[key] = torch.tensor([i for i in range(len(tokenizer)) if i not in special], dtype=torch.long)
+    return _POOLS[key]
+
+
+def stack_images(images: list[torch.Tensor]) -> torch.Tensor:
+    return torch.stack(images) if images else torch.empty(0)
+
+
+def vqa_targets(labels: list[list[int]], scores: list[list[float]], num_answers: int) -> torch.Tensor:
+    """Float[B,A] soft scores (answers outside the vocabulary already dropped)."""
+    out = torch.zeros(len(labels), num_answers)
+    for row, (ls, ss) in enumerate(zip(labels, scores, strict=True)):
+        if ls:
+            out[row, torch.tensor(ls, dtype=torch.long)] = torch.tensor(ss, dtype=torch.float32)
+    return out

@@ -1,0 +1,199 @@
+"""Torch side of the pipeline: the sample dataset, the deterministic sharded batch sampler,
+and the collators that build the batch layouts of harness/README.md ("Batches")."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from harness.data.collate import ImageTransform, mask_whole_words, tokenize, vqa_targets
+from harness.data.sources import TaskTable
+
+Key = tuple[int, Any, int]  # (sample index, auxiliary draw, batch seed)
+
+
+def mix_seed(*parts: int) -> int:
+    """A 63-bit seed from integers (stable across processes, unlike hash())."""
+    value = 0x9E3779B97F4A7C15
+    for p in parts:
+        value = (value * 6364136223846793005 + (int(p) & 0xFFFFFFFFFFFF) + 1442695040888963407) % (1 << 63)
+    return value
+
+
+@dataclass
+class KeySampler:
+    """Batches of keys for one process. Every epoch is a permutation drawn from (seed, epoch);
+    a global batch of per_device × num_processes is cut into per-process slices, so all cells of
+    a grid with the same seed see the same samples in the same order.
+
+    aux: "itm" draws, per sample, a random OTHER image with probability itm_prob (-1 = keep);
+    "retrieval" draws `negatives` captions of other images; None draws nothing."""
+
+    table: TaskTable
+    per_device: int
+    seed: int
+    process_index: int = 0
+    num_processes: int = 1
+    shuffle: bool = True
+    infinite: bool = True
+    drop_last: bool = True
+    aux: str | None = None
+    itm_prob: float = 0.5
+    negatives: int = 15
+
+    def __iter__(self) -> Iterator[list[Key]]:
+        n, global_batch = len(self.table), self.per_device * self.num_processes
+        if n == 0:
+            raise ValueError(f"no samples for task '{self.table.task}'")
+        epoch = 0
+        while True:
+            g = torch.Generator().manual_seed(mix_seed(self.seed, epoch))
+            order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
+            if self.drop_last and n < global_batch:  # tiny data: wrap around to fill one batch
+                order = order.repeat(math.ceil(global_batch / n))
+            stop = len(order) - global_batch + 1 if self.drop_last else len(order)
+            for b, start in enumerate(range(0, max(stop, 0), global_batch)):
+                mine = order[start + self.process_index * self.per_device:][: self.per_device]
+                if len(mine) == 0:
+                    continue
+                batch_seed = mix_seed(self.seed, epoch, b, self.process_index)
+                yield [(int(i), self._aux(int(i), g), batch_seed) for i in mine]
+            epoch += 1
+            if not self.infinite:
+                return
+
+    def _aux(self, i: int, g: torch.Generator) -> Any:
+        own = int(self.table.image_of[i])
+        if self.aux == "itm":
+            if self.table.num_images < 2 or torch.rand(1, generator=g).item() >= self.itm_prob:
+                return -1
+            j = int(torch.randint(self.table.num_images - 1, (1,), generator=g))
+            return j + 1 if j >= own else j
+        if self.aux == "retrieval":
+            out = []
+            for _ in range(self.negatives):
+                k = int(torch.randint(len(self.table), (1,), generator=g))
+                for _ in range(8):  # a caption of another image (tiny sets may have none)
+                    if int(self.table.image_of[k]) != own:
+                        break
+                    k = int(torch.randint(len(self.table), (1,), generator=g))
+                out.append(k)
+            return out
+        return None
+
+
+class SampleDataset(torch.utils.data.Dataset):
+    """key → raw sample: transformed image tensor(s), text(s), task extras. An undecodable image
+    gives {"skip": where} so the collator drops the sample (counted, never a crash)."""
+
+    def __init__(self, table: TaskTable, transform: ImageTransform, train: bool) -> None:
+        self.table, self.transform, self.train = table, transform, train
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def _image(self, source: Any, index: int, seed: int) -> torch.Tensor | None:
+        raw = source.load(index)
+        if raw is None:
+            return None
+        if self.train and self.transform.randaugment is not None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return self.transform(raw, train=True)
+        return self.transform(raw, train=self.train)
+
+    def __getitem__(self, key: Key | int) -> dict[str, Any]:
+        i, aux, seed = key if isinstance(key, tuple) else (key, None, 0)
+        t = self.table
+        image = self._image(t.images, int(t.image_of[i]), mix_seed(seed, i))
+        if image is None:
+            return {"skip": t.images.where(int(t.image_of[i]))}
+        sample: dict[str, Any] = {"index": i, "image": image, "text": t.text(i), **t.extra(i)}
+        if t.images_2 is not None and t.image2_of is not None:
+            image_2 = self._image(t.images_2, int(t.image2_of[i]), mix_seed(seed, i, 2))
+            if image_2 is None:
+                return {"skip": t.images_2.where(int(t.image2_of[i]))}
+            sample["image_2"] = image_2
+        if isinstance(aux, int) and aux >= 0:  # ITM negative: a different image
+            negative = self._image(t.images, aux, mix_seed(seed, i, 3))
+            sample["neg_image"] = negative if negative is not None else image
+            sample["itm_label"] = 0 if negative is not None else 1
+        elif isinstance(aux, list):  # retrieval negatives: other images' captions
+            sample["neg_texts"] = [t.text(k) for k in aux]
+        return sample
+
+
+class Collator:
+    """Raw samples → batch. Training: {objective or task: sub_batch}; eval: one flat sub_batch."""
+
+    def __init__(self, *, task: str, tokenizer: Any, max_len: int, objectives: tuple[str, ...] = (),
+                 mlm_prob: float = 0.15, num_answers: int = 0, nested: bool = True) -> None:
+        self.task, self.tokenizer, self.max_len = task, tokenizer, max_len
+        self.objectives, self.mlm_prob, self.num_answers, self.nested = objectives, mlm_prob, num_answers, nested
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        skipped = [s["skip"] for s in samples if "skip" in s]
+        good = [s for s in samples if "skip" not in s]
+        seed = samples[0].get("_seed", 0) if samples else 0
+        if not good:
+            return {"_skipped": skipped, "_empty": True}
+        base = self._base(good)
+        if self.task == "pretrain":
+            batch: dict[str, Any] = {name: self._objective(name, base, good, seed) for name in self.objectives}
+        else:
+            sub = self._task_fields(base, good)
+            batch = {self.task: sub} if self.nested else sub
+        batch["_skipped"] = skipped
+        return batch
+
+    def _base(self, good: list[dict[str, Any]]) -> dict[str, Any]:
+        enc = tokenize(self.tokenizer, [s["text"] for s in good], self.max_len)
+        return {"encoding": enc, "input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+                "pixel_values": torch.stack([s["image"] for s in good]),
+                "index": torch.tensor([s["index"] for s in good], dtype=torch.long)}
+
+    @staticmethod
+    def _clean(base: dict[str, Any]) -> dict[str, Any]:
+        return {k: base[k] for k in ("input_ids", "attention_mask", "pixel_values", "index")}
+
+    def _objective(self, name: str, base: dict[str, Any], good: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+        sub = self._clean(base)
+        if name == "mlm":
+            g = torch.Generator().manual_seed(mix_seed(seed, int(base["index"][0]), 7))
+            sub["input_ids"], sub["mlm_labels"] = mask_whole_words(base["encoding"], self.tokenizer, self.mlm_prob, g)
+        elif name == "itm":
+            sub["pixel_values"] = torch.stack([s.get("neg_image", s["image"]) for s in good])
+            sub["itm_labels"] = torch.tensor([s.get("itm_label", 1) for s in good], dtype=torch.long)
+        return sub
+
+    def _task_fields(self, base: dict[str, Any], good: list[dict[str, Any]]) -> dict[str, Any]:
+        sub = self._clean(base)
+        if self.task == "vqa":
+            sub["vqa_targets"] = vqa_targets([s["answer_labels"] for s in good], [s["answer_scores"] for s in good],
+                                             self.num_answers)
+            sub["question_id"] = torch.tensor([int(s["question_id"]) for s in good], dtype=torch.long)
+        elif self.task == "nlvr2":
+            sub["pixel_values_2"] = torch.stack([s["image_2"] for s in good])
+            sub["labels"] = torch.tensor([s["label"] for s in good], dtype=torch.long)
+        elif self.task == "snli-ve":
+            sub["labels"] = torch.tensor([s["label"] for s in good], dtype=torch.long)
+        elif self.task == "retrieval" and "neg_texts" in good[0]:
+            texts = [t for s in good for t in [s["text"], *s["neg_texts"]]]
+            enc = tokenize(self.tokenizer, texts, self.max_len)
+            per = 1 + len(good[0]["neg_texts"])
+            sub["input_ids"] = enc["input_ids"].view(len(good), per, -1)
+            sub["attention_mask"] = enc["attention_mask"].view(len(good), per, -1)
+        return sub
+
+
+class SeededDataset(SampleDataset):
+    """Carries the batch seed into the sample so the collator can seed its masking."""
+
+    def __getitem__(self, key: Key | int) -> dict[str, Any]:
+        sample = super().__getitem__(key)
+        sample["_seed"] = key[2] if isinstance(key, tuple) else 0
+        return sample

@@ -1,0 +1,208 @@
+"""Markdown, LaTeX and CSV renderings of a ReportTable (deterministic: golden-tested)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from harness.report.cells import Cell
+from harness.report.stats import NOISE_RULE
+from harness.report.table import ReportTable
+
+BASELINE_LABELS = {"chance": "chance", "blind": "blind prior"}
+ALL_ROW = "all"  # the one row of a report without row factors
+
+
+def _reasons(cell: Cell) -> str:
+    return ", ".join(f"{count} {state}" for state, count in sorted(cell.states.items()))
+
+
+def status_text(cell: Cell) -> str:
+    """What a cell without any value says instead: failed, running, missing..."""
+    if not cell.expected:
+        return "not in grid"
+    if len(cell.states) == 1:
+        state, count = next(iter(cell.states.items()))
+        return f"{state} ({count})"
+    return _reasons(cell)
+
+
+def _number(cell: Cell) -> str:
+    text = f"{cell.mean:.2f}"
+    return text + (f" ± {cell.std:.2f}" if cell.std is not None else "")
+
+
+def _count(cell: Cell) -> str:
+    if cell.n == len(cell.expected):
+        return f"(n={cell.n})"
+    return f"(n={cell.n} of {len(cell.expected)}; {_reasons(cell)})"
+
+
+def _signed(value: float | None) -> str:
+    return "" if value is None else f"{value:+.2f}"
+
+
+def _paper(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def _header_columns(table: ReportTable) -> list[tuple[str, str, str]]:
+    """(column, metric name, kind) in display order; kind ∈ value, paper, delta."""
+    out = []
+    for column in table.columns:
+        for metric in table.metrics:
+            out.append((column, metric.name, "value"))
+            if table.has_reference(metric.name):
+                out += [(column, metric.name, "paper"), (column, metric.name, "delta")]
+    return out
+
+
+def _row_header(table: ReportTable) -> str:
+    return " / ".join(table.spec.rows) if table.spec.rows else "cell"
+
+
+def _legend(table: ReportTable) -> list[str]:
+    scales = sorted({m.scale for m in table.metrics})
+    scaled = "" if scales in ([], [1.0]) else " (values × " + ", ".join(f"{s:g}" for s in scales) + ")"
+    lower = [m.name for m in table.metrics if not m.higher_is_better]
+    best = "Bold: best in its column" + (f" (lower is better for {', '.join(lower)})" if lower else "") + "."
+    lines = [f"Mean ± std over seeds{scaled}; n = seeds with a value. {best}", f"≈: {NOISE_RULE}."]
+    if any(table.has_reference(m.name) for m in table.metrics):
+        lines.append("paper: the published value; Δ = ours − paper.")
+    return lines
+
+
+def _md_value(cell: Cell) -> str:
+    if cell.mean is None:
+        return status_text(cell)
+    number = f"**{_number(cell)}**" if cell.best else _number(cell)
+    return f"{number}{' ≈' if cell.near_best else ''} {_count(cell)}"
+
+
+def _md_row(values: list[str]) -> str:
+    return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
+
+
+def _baseline_rows(table: ReportTable, columns: list[tuple[str, str, str]]) -> list[tuple[str, list[str]]]:
+    rows = []
+    for kind, label in BASELINE_LABELS.items():
+        values = []
+        for column, metric, what in columns:
+            value = table.baselines.get((column, metric), {}).get(kind)
+            values.append(f"{value:.2f}" if what == "value" and value is not None else "")
+        if any(values):
+            rows.append((label, values))
+    return rows
+
+
+def markdown(table: ReportTable) -> str:
+    spec = table.spec
+    columns = _header_columns(table)
+    titles = {m.name: m for m in table.metrics}
+    head = [_row_header(table)] + [
+        table.title_of(titles[m], c) if kind == "value" else ("paper" if kind == "paper" else "Δ")
+        for c, m, kind in columns]
+    lines = [f"# {spec.title or table.grid}", ""]
+    source = f" · reproduces {spec.paper}" if spec.paper else ""
+    lines += [f"Grid `{table.grid}`{source} · {table.measured} of {len(table.cells)} cells measured", ""]
+    lines += [_md_row(head), "|" + "|".join([" --- "] + [" ---: "] * len(columns)) + "|"]
+    for row in table.rows:
+        values = []
+        for column, metric, kind in columns:
+            cell = table.cells[(row, column, metric)]
+            values.append(_md_value(cell) if kind == "value" else
+                          _paper(cell.paper) if kind == "paper" else _signed(cell.delta))
+        lines.append(_md_row([row or ALL_ROW, *values]))
+    for label, values in _baseline_rows(table, columns):
+        lines.append(_md_row([f"*{label}*", *values]))
+    lines += ["", *_legend(table)]
+    if table.baselines:
+        lines.append("chance / blind prior: the synthetic task's uniform guess and best text-only prior.")
+    if table.agreements:
+        lines += ["", "Rank agreement with the paper (Kendall τ over the cells that have both values):"]
+        lines += [f"- {_agreement_text(table, a)}" for a in table.agreements]
+    if table.notes:
+        lines += ["", "Notes:", *[f"- {note}" for note in table.notes]]
+    return "\n".join(lines) + "\n"
+
+
+def _agreement_text(table: ReportTable, agreement) -> str:  # type: ignore[no-untyped-def]
+    metric = next(m for m in table.metrics if m.name == agreement.metric)
+    title = table.title_of(metric, agreement.column)
+    if agreement.tau is None:
+        reason = "undefined (tied values)" if agreement.n >= 3 else "not computed"
+        return f"{title}: τ {reason}, n = {agreement.n} with both values (needs ≥ 3)"
+    p_value = f"p = {agreement.p_value:.3f}" if agreement.p_value is not None else "p undefined"
+    return f"{title}: τ = {agreement.tau:+.2f} ({p_value}, n = {agreement.n})"
+
+
+_TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def tex_escape(text: str) -> str:
+    return "".join(_TEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+def _tex_value(cell: Cell) -> str:
+    if cell.mean is None:
+        return r"\textit{" + tex_escape(status_text(cell)) + "}"
+    number = f"{cell.mean:.2f}" + (rf"$\pm${cell.std:.2f}" if cell.std is not None else "")
+    number = rf"\textbf{{{number}}}" if cell.best else number
+    near = r"$^{\approx}$" if cell.near_best else ""
+    partial = "" if cell.n == len(cell.expected) else rf"\,({cell.n}/{len(cell.expected)})"
+    return number + near + partial
+
+
+def latex(table: ReportTable) -> str:
+    spec = table.spec
+    columns = _header_columns(table)
+    titles = {m.name: m for m in table.metrics}
+    head = [tex_escape(_row_header(table))] + [
+        tex_escape(table.title_of(titles[m], c)) if kind == "value" else ("paper" if kind == "paper" else r"$\Delta$")
+        for c, m, kind in columns]
+    caption = tex_escape(spec.title or table.grid) + (f" ({tex_escape(spec.paper)})" if spec.paper else "")
+    lines = [f"% harness report: grid {tex_escape(table.grid)}", r"\begin{table}[t]", r"\centering",
+             rf"\caption{{{caption}}}", r"\begin{tabular}{l" + "r" * len(columns) + "}", r"\toprule",
+             " & ".join(head) + r" \\", r"\midrule"]
+    for row in table.rows:
+        values = []
+        for column, metric, kind in columns:
+            cell = table.cells[(row, column, metric)]
+            values.append(_tex_value(cell) if kind == "value" else
+                          _paper(cell.paper) if kind == "paper" else _signed(cell.delta))
+        lines.append(" & ".join([tex_escape(row or ALL_ROW), *values]) + r" \\")
+    baseline_rows = _baseline_rows(table, columns)
+    if baseline_rows:
+        lines.append(r"\midrule")
+        lines += [" & ".join([rf"\textit{{{label}}}", *values]) + r" \\" for label, values in baseline_rows]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+CSV_FIELDS = ["row", "column", "metric", "label", "task", "split", "store_metric", "mean", "std", "n", "expected",
+              "state", "states", "paper", "delta", "best", "within_noise_of_best", "values"]
+
+
+def csv_text(table: ReportTable) -> str:
+    """One line per cell (and per baseline), machine-readable."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for cell in table.cells.values():
+        m = cell.metric
+        writer.writerow({
+            "row": cell.row, "column": cell.column, "metric": m.name, "label": m.label or m.name, "task": m.task,
+            "split": m.split or "", "store_metric": m.metric, "mean": _opt(cell.mean), "std": _opt(cell.std),
+            "n": cell.n, "expected": len(cell.expected), "state": cell.state, "states": _reasons(cell),
+            "paper": _opt(cell.paper), "delta": _opt(cell.delta), "best": cell.best,
+            "within_noise_of_best": cell.near_best, "values": ";".join(f"{v:.6g}" for v in cell.values)})
+    for (column, metric), found in table.baselines.items():
+        for kind, value in sorted(found.items()):
+            writer.writerow({"row": f"({BASELINE_LABELS.get(kind, kind)})", "column": column, "metric": metric,
+                             "mean": _opt(value), "state": "baseline"})
+    return out.getvalue()
+
+
+def _opt(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"

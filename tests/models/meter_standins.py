@@ -1,0 +1,111 @@
+"""Tiny stand-in encoders and batches for the METER model tests (no registry, no weights).
+
+They follow the encoder contract: ``forward`` → Float[B, N, D], ``.width``, ``.cls_index``
+(vision), ``.vocab_size`` / ``.mask_token_id`` / ``.pad_token_id`` (text), ``lr_group``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from harness.models.config import ModelSpec
+from harness.models.meter import MeterModel
+
+VOCAB, IMAGE, PATCH = 40, 32, 8
+CLS_ID, SEP_ID, MASK_ID, PAD_ID = 1, 2, 3, 0
+ALL_OBJECTIVES = ("mlm", "itm", "mim-in-batch-negatives", "mim-discrete-code", "mim-regression")
+ALL_TASKS = {"vqa": {"num_answers": 7}, "snli-ve": {}, "nlvr2": {}, "retrieval": {}}
+
+
+class TinyVision(nn.Module):
+    lr_group = "pretrained"
+
+    def __init__(self, width: int = 24, cls: bool = True) -> None:
+        super().__init__()
+        self.width, self.cls_index, self.image_size = width, (0 if cls else None), IMAGE
+        self.patch = nn.Conv2d(3, width, PATCH, stride=PATCH)
+        self.cls = nn.Parameter(torch.randn(1, 1, width) * 0.02) if cls else None
+        self.layer = nn.TransformerEncoderLayer(width, 2, 2 * width, dropout=0.0, batch_first=True)
+
+    def forward(self, pixel_values: Tensor) -> Tensor:
+        x = self.patch(pixel_values).flatten(2).transpose(1, 2)
+        if self.cls is not None:
+            x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
+        return self.layer(x)
+
+
+class TinyText(nn.Module):
+    lr_group = "pretrained"
+    vocab_size, mask_token_id, pad_token_id = VOCAB, MASK_ID, PAD_ID
+
+    def __init__(self, width: int = 20) -> None:
+        super().__init__()
+        self.width = width
+        self.embed = nn.Embedding(VOCAB, width)
+        self.layer = nn.TransformerEncoderLayer(width, 2, 2 * width, dropout=0.0, batch_first=True)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        return self.layer(self.embed(input_ids), src_key_padding_mask=~attention_mask.bool())
+
+
+def tiny_spec(fusion: str = "co-attention", architecture: str = "encoder-only", **kw: object) -> ModelSpec:
+    base = dict(vision="clip-vit-224/32", text="bert", fusion=fusion, architecture=architecture, scale="tiny",
+                weights="random", hidden=32, heads=4, fusion_layers=2, decoder_layers=2, dropout=0.0,
+                max_text_len=16)
+    base.update(kw)
+    return ModelSpec(**base)
+
+
+def tiny_model(fusion: str = "co-attention", architecture: str = "encoder-only", *, objectives=(), tasks=None,
+               cls: bool = True, seed: int = 0, **kw: object) -> MeterModel:
+    torch.manual_seed(seed)
+    return MeterModel(TinyVision(cls=cls), TinyText(), spec=tiny_spec(fusion, architecture),
+                      objectives=objectives, tasks=tasks, image_size=IMAGE,
+                      special_tokens={"mask": MASK_ID, "pad": PAD_ID}, **kw)
+
+
+def text_batch(batch: int, length: int = 12, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """[CLS] words [SEP] [PAD]..., with different lengths per row."""
+    g = generator or torch.Generator().manual_seed(1)
+    ids = torch.full((batch, length), PAD_ID)
+    mask = torch.zeros(batch, length, dtype=torch.long)
+    for i in range(batch):
+        n = length - (i % 3) * 2
+        ids[i, :n] = torch.randint(5, VOCAB, (n,), generator=g)
+        ids[i, 0], ids[i, n - 1] = CLS_ID, SEP_ID
+        mask[i, :n] = 1
+    return ids, mask
+
+
+def pair(batch: int, seed: int = 1) -> dict[str, Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    ids, mask = text_batch(batch, generator=g)
+    return {"input_ids": ids, "attention_mask": mask, "pixel_values": torch.randn(batch, 3, IMAGE, IMAGE, generator=g)}
+
+
+def full_batch(names, batch: int = 4) -> dict[str, dict[str, Tensor]]:
+    """One sub-batch per objective/task name, in the layout of harness/README.md."""
+    out = {}
+    for i, name in enumerate(names):
+        sub = pair(batch, seed=10 + i)
+        if name == "mlm":
+            labels = torch.full_like(sub["input_ids"], -100)
+            labels[:, 1:4] = sub["input_ids"][:, 1:4]
+            sub["input_ids"] = sub["input_ids"].clone()
+            sub["input_ids"][:, 1:4] = MASK_ID
+            sub["mlm_labels"] = labels
+        elif name == "itm":
+            sub["itm_labels"] = torch.arange(batch) % 2
+        elif name == "vqa":
+            sub["vqa_targets"] = torch.rand(batch, 7)
+        elif name == "snli-ve":
+            sub["labels"] = torch.arange(batch) % 3
+        elif name == "nlvr2":
+            sub["pixel_values_2"] = torch.randn(batch, 3, IMAGE, IMAGE)
+            sub["labels"] = torch.arange(batch) % 2
+        elif name == "retrieval":
+            ids, mask = text_batch(batch * 3)
+            sub["input_ids"], sub["attention_mask"] = ids.view(batch, 3, -1), mask.view(batch, 3, -1)
+        out[name] = sub
+    return out
