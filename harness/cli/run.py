@@ -103,6 +103,9 @@ def _print_dry_run(plan: Any) -> int:
 def _launch(grid: Any, plan: Any, executor: Any, results: Path, args: argparse.Namespace) -> int:
     from harness.dispatch.order import ensure_zoo_for, write_dispatch_record, write_specs
 
+    prepare = getattr(executor, "prepare", None)
+    if prepare is not None:  # check the request against the cluster before writing or building anything
+        prepare(plan.run)
     write_specs(grid.jobs, results)
     ensure_zoo_for(plan.run)
     run_ids = [j.run_id for j in plan.run]

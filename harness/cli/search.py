@@ -1,8 +1,8 @@
 """``harness search GRID``: an Optuna search over the grid's ``search:`` parameters.
 
-    harness search grids/lr_ratio_search.yaml --trials 8 --workers 2
-    harness search grids/lr_ratio_search.yaml --executor slurm --cluster slurm/clusters/local.yaml
-    harness search grids/lr_ratio_search.yaml --report-only
+    harness search grids/lr_ratio.yaml --trials 8 --workers 2
+    harness search grids/lr_ratio.yaml --executor slurm --cluster slurm/clusters/local.yaml
+    harness search grids/lr_ratio.yaml --report-only
 
 Each trial is an ordinary harness job (same run ids and store records as ``harness run``).
 Running the command again continues the same study: finished trials are kept, trial
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         spec = parse_search(grid.search, where=f"{args.grid}: search")
     except ValueError as exc:
-        raise UserError(str(exc) + _search_variants_hint(grid.path)) from None
+        raise UserError(str(exc)) from None
     for item in args.sets:
         key = item.partition("=")[0].strip().removeprefix("base.")
         for name, param in spec.params.items():
@@ -97,22 +97,6 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return 0
-
-
-def _search_variants_hint(grid_path: Path) -> str:
-    """Sibling grid files that extend this one and add a ``search:`` block, as a hint."""
-    import re
-
-    variants = []
-    for other in sorted(Path(grid_path).parent.glob("*.y*ml")):
-        try:
-            text = other.read_text()
-        except OSError:
-            continue
-        extends = re.search(r"^extends:\s*['\"]?([^'\"\s#]+)", text, re.MULTILINE)
-        if extends and extends.group(1) == Path(grid_path).name and re.search(r"^search:", text, re.MULTILINE):
-            variants.append(str(other))
-    return f"; did you mean {' or '.join(variants)}?" if variants else ""
 
 
 def _cores() -> int:

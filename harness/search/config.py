@@ -9,6 +9,8 @@
       objective: {task: vqa, split: val, metric: vqa_score, direction: maximize}
       pruner: {name: median, n_startup_trials: 2}   # or: pruner: hyperband / none
       storage: null     # default: <results>/search/<grid>/journal.log; a path, or a database URL
+      replaces: [lr]    # factors of the grid the searched keys take the place of
+      sets: {finetune.vqa.eval_every: 100}   # fixed for every trial
 
 Each trial is an ordinary harness job: the trial's values are set at ``path`` in the grid's
 base, so trials share run ids, run folders and store records with ``harness run``.
@@ -128,6 +130,10 @@ class PrunerSpec(Strict):
 class SearchSpec(Strict):
     params: dict[str, ParamSpec]
     objective: ObjectiveSpec
+    # Factors of the grid the search takes the place of (e.g. a table's LR-ratio levels): trials drop them.
+    replaces: tuple[str, ...] = ()
+    # Keys fixed for every trial (``--set`` style: dotted path → value), e.g. evaluation steps for the pruner.
+    sets: dict[str, Any] = {}
     sampler: SamplerSpec = SamplerSpec()
     pruner: PrunerSpec = PrunerSpec()
     trials: int = Field(20, ge=1, description="finished (complete or pruned) trials the study stops at")
@@ -152,6 +158,21 @@ class SearchSpec(Strict):
         if dupes:
             raise ValueError(f"several parameters write the same key: {', '.join(dupes)}")
         return v
+
+    @field_validator("sets")
+    @classmethod
+    def _set_paths(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for path in v:
+            problem = check_path(path)
+            if problem:
+                raise ValueError(f"{path}: {problem}")
+        return v
+
+    def fixed_overrides(self) -> list[str]:
+        """``sets`` as ``--set`` strings (values in JSON, which the YAML parser reads back exactly)."""
+        import json
+
+        return [f"{path}={json.dumps(value)}" for path, value in self.sets.items()]
 
     @model_validator(mode="after")
     def _grid_sampler_has_values(self) -> SearchSpec:

@@ -79,7 +79,8 @@ def trial_jobs(grid_path: str | Path, profile: str | None, spec: SearchSpec, val
     """
     from harness.spec.compile import compile_grid
 
-    grid = compile_grid(grid_path, profile=profile, sets=[*sets, *overrides(spec, values)], only=only)
+    grid = compile_grid(grid_path, profile=profile, sets=[*sets, *spec.fixed_overrides(), *overrides(spec, values)],
+                        only=only, drop_factors=spec.replaces)
     seed = grid.seeds[0]
     task = spec.objective.task
     if task == "pretrain":

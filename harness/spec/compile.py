@@ -98,10 +98,21 @@ def _check_search(doc: GridDocument, issues: list[Issue]) -> dict[str, Any] | No
 
 
 def compile_grid(path: str | Path, profile: str | None = None, sets: Sequence[str] = (),
-                 only: Sequence[str] = ()) -> CompiledGrid:
-    """Compile a grid file; every problem of the file is raised together as one GridError."""
+                 only: Sequence[str] = (), drop_factors: Sequence[str] = ()) -> CompiledGrid:
+    """Compile a grid file; every problem of the file is raised together as one GridError.
+
+    ``drop_factors``: factors to leave out (a search replaces the factors its parameters set).
+    """
     doc = load_document(path, profile, tuple(sets))
     issues: list[Issue] = []
+    factors = doc.data.get("factors")
+    for name in drop_factors:
+        if isinstance(factors, dict) and name in factors:
+            doc.data["factors"] = factors = {k: v for k, v in factors.items() if k != name}
+        else:
+            known = list(factors) if isinstance(factors, dict) else []
+            issues.append(Issue(str(doc.path), None, "search.replaces", f"no factor '{name}' to replace"
+                                                                         f"{did_you_mean(name, known)}"))
     base_raw = doc.data.get("base") or {}
     base: ExperimentSpec | None = None
     if not isinstance(base_raw, dict):
@@ -117,7 +128,7 @@ def compile_grid(path: str | Path, profile: str | None = None, sets: Sequence[st
                 if (c := parse_conditions(doc, raw, ("exclude", str(i)), axes, issues))]
     only_cond = parse_only(doc, only, axes, issues)
     seeds = _seeds(doc, issues)
-    report = _check_report(doc, axes, issues)
+    report = _check_report(doc, axes, issues) if not drop_factors else ReportSpec()
     search = _check_search(doc, issues)
     for i, s in enumerate(sets):
         key = s.partition("=")[0].strip().removeprefix("base.")

@@ -100,13 +100,23 @@ class _Recorder:
                       for k, v in (("samples_per_s", stats["samples_per_s"]), ("step_time_s", stats["step_time_s"]),
                                    ("flops_per_step", stats["flops_per_step"]), ("mfu", stats["mfu"]),
                                    ("peak_mem_mb", stats["peak_mem_mb"]), ("wall_s", wall_s)) if v is not None]
-        self.sink.metrics(job.run_id, result.history + final_rows)
+        self.sink.metrics(job.run_id, result.history + final_rows + _baseline_rows(job))
         write_json_atomic(self.folder / RESULT_FILE, summary)
         progress = ProgressFile(self.folder, job.run_id, result.step)
         progress.write(result.status, result.step, metrics=result.final_metrics)
         self.run_row(result.status, device_hours=device_hours, throughput=stats["samples_per_s"],
                      peak_mem_gb=stats["peak_mem_mb"] / 1024, error=result.reason)
         return summary
+
+
+def _baseline_rows(job: JobSpec) -> list[dict[str, Any]]:
+    """Chance and blind-prior scores of a synthetic task, for the report to show beside ours."""
+    if job.stage != "finetune" or job.task is None:
+        return []
+    from harness.data.pipeline import baselines
+
+    return [{"stage": job.stage, "task": job.task, "split": "baseline", "metric": kind, "value": float(value),
+             "step": 0} for kind, value in baselines(job.experiment, job.task).items()]
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -105,6 +105,21 @@ def test_factor_that_sets_a_searched_key_is_refused(tmp_path: Path) -> None:
         trial_jobs(grid_path, None, parse_search(_raw()), {"lr": 1e-4, "lr_ratio": 3.0})
 
 
+def test_search_replaces_the_factors_it_names_and_fixes_its_sets(tmp_path: Path) -> None:
+    grid_path = write_grid(tmp_path, GRID + "factors:\n  ratio:\n    low: {optim.lr_ratio: 1, optim.head_mult: 1}\n"
+                                           "    high: {optim.lr_ratio: 5, optim.head_mult: 5}\n")
+    spec = parse_search({**_raw(), "replaces": ["ratio"], "sets": {"optim.head_mult": 7}})
+    jobs = trial_jobs(grid_path, None, spec, {"lr": 1e-4, "lr_ratio": 3.0})
+    assert len(jobs) == 1 and "ratio" not in jobs[0].factors
+    optim = jobs[0].experiment.optim
+    assert (optim.lr, optim.lr_ratio, optim.head_mult) == (1e-4, 3.0, 7.0)
+    unknown = parse_search({**_raw(), "replaces": ["rato"]})
+    with pytest.raises(GridError, match="no factor 'rato' to replace; did you mean 'ratio'"):
+        trial_jobs(grid_path, None, unknown, {"lr": 1e-4, "lr_ratio": 3.0})
+    with pytest.raises(ValueError, match="unknown key 'head_mul'"):
+        parse_search({**_raw(), "sets": {"optim.head_mul": 7}})
+
+
 def test_several_cells_are_refused(tmp_path: Path) -> None:
     grid_path = write_grid(tmp_path, GRID + "factors:\n  model.fusion_layers: [1, 2]\n")
     with pytest.raises(ValueError, match="compiles into 2 cells"):
