@@ -8,6 +8,7 @@ pre-trained with MLM on ``caption_corpus``). Prints per-question-type VQA scores
 chance and blind baselines.
 
     .venv/bin/python benches/learn_synthetic.py --steps 300 --seeds 0 1 2 --text emb-only mlm
+    .venv/bin/python benches/learn_synthetic.py --real --steps 900 --text emb-only bert   # zoo model
 """
 
 from __future__ import annotations
@@ -104,19 +105,49 @@ def pretrain_vision(model: StandIn, steps: int, seed: int) -> None:
         opt.step()
 
 
+class RealMeter(nn.Module):
+    """The harness's own tiny METER (zoo weights), behind the stand-in's interface."""
+
+    def __init__(self, text: str, info: dict) -> None:
+        super().__init__()
+        from harness.models import build_model
+
+        self.spec = ExperimentSpec(model=REAL_MODEL | {"text": text}, finetune={"vqa": {"steps": 1}}).model
+        self.model = build_model(self.spec, tasks={"vqa": info}, image_size=64)
+
+    def forward(self, sub: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.model({"vqa": sub})["logits/vqa"]
+
+
+REAL_MODEL = {"vision": "clip-vit-224/32", "scale": "tiny", "hidden": 64, "heads": 4, "fusion_layers": 2,
+              "max_text_len": MAXLEN, "dropout": 0.0}
+
+
 def run(text: str, seed: int, steps: int, exp: ExperimentSpec, tok, mlm_steps: int,
-        vision_steps: int) -> dict[str, float]:
+        vision_steps: int, real: bool = False) -> dict[str, float]:
     torch.manual_seed(seed)
     info = pipeline.task_info(exp, "vqa")
+    if real:  # uniform AdamW LR, one-cycle schedule; the zoo's tokenizer and CLIP normalisation
+        from harness.models.text import load_tokenizer
+        from harness.models.vision import preprocess_config
+
+        model = RealMeter(text, info)
+        norm = preprocess_config(model.spec)
+        return train_eval(model, exp, steps, seed, info, {"tokenizer": load_tokenizer(model.spec), "image_size": 64,
+                                                          "mean": norm["mean"], "std": norm["std"]})
     enc = TextEncoder(len(tok), 0 if text == "emb-only" else LAYERS)
     if text == "mlm":
         pretrain_mlm(enc, tok, mlm_steps, seed)
     model = StandIn(enc, info["num_answers"], 64)
     if vision_steps:
         pretrain_vision(model, vision_steps, seed)
+    return train_eval(model, exp, steps, seed, info, {"tokenizer": tok, "image_size": 64, "mean": (0.5,) * 3,
+                                                      "std": (0.5,) * 3})
+
+
+def train_eval(model: nn.Module, exp: ExperimentSpec, steps: int, seed: int, info: dict, kw: dict) -> dict:
     opt = torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 1e-3, total_steps=steps, pct_start=0.1, anneal_strategy="linear")
-    kw = {"tokenizer": tok, "image_size": 64, "mean": (0.5,) * 3, "std": (0.5,) * 3}
     stream = pipeline.train_batches(exp, stage="finetune", task="vqa", per_device_batch=32, seed=seed, **kw)
     for _ in range(steps):
         sub = next(stream)["vqa"]
@@ -129,7 +160,7 @@ def run(text: str, seed: int, steps: int, exp: ExperimentSpec, tok, mlm_steps: i
 
 
 @torch.no_grad()
-def evaluate(model: StandIn, exp: ExperimentSpec, kw: dict) -> dict[str, float]:
+def evaluate(model: nn.Module, exp: ExperimentSpec, kw: dict) -> dict[str, float]:
     model.eval()
     split = pipeline._synthetic_split(exp.data.synthetic.model_dump_json(), "test", 64)
     qtype = {i: row[4] for i, row in enumerate(split.vqa)}
@@ -148,6 +179,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--mlm-steps", type=int, default=300)
     parser.add_argument("--vision-steps", type=int, default=300)
+    parser.add_argument("--real", action="store_true", help="the harness's tiny METER (zoo) instead of the stand-in")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--text", nargs="+", default=["emb-only", "scratch", "mlm"])
     args = parser.parse_args()
@@ -159,7 +191,7 @@ def main() -> None:
         runs = []
         for seed in args.seeds:
             start = time.perf_counter()
-            runs.append(run(text, seed, args.steps, exp, tok, args.mlm_steps, args.vision_steps))
+            runs.append(run(text, seed, args.steps, exp, tok, args.mlm_steps, args.vision_steps, args.real))
             print(f"  {text} seed {seed}: all {runs[-1]['all']:.3f} ({time.perf_counter() - start:.0f} s)", flush=True)
         keys = sorted(runs[0], key=lambda k: (k != "all", k))
         cells = [f"{k} {np.mean([r[k] for r in runs]):.3f}±{np.std([r[k] for r in runs]):.3f}" for k in keys]

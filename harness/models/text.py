@@ -172,8 +172,10 @@ def _backbone(family: str, spec: ModelSpec) -> nn.Module:
         from harness.models.zoo import text_model_dir
 
         folder = text_model_dir(family, spec.weights_dir)  # builds the zoo entry if missing
+        # model.dropout governs the whole tiny model (the zoo trained with its own dropout).
+        dropout = {"hidden_dropout_prob": spec.dropout, "attention_probs_dropout_prob": spec.dropout}
         with quiet_progress():
-            return AutoModel.from_pretrained(folder, local_files_only=True, **init_kwargs)
+            return AutoModel.from_pretrained(folder, local_files_only=True, **init_kwargs, **dropout)
     return load_hf_model(family, text_meta(family)["hf"], spec.weights_dir, **init_kwargs)
 
 
