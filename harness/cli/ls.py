@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
         return _grids(Path(args.grids_dir))
     from harness.registry import REGISTRIES
 
-    for kind, registry in REGISTRIES.items():
+    for registry in REGISTRIES.values():
         print(f"{registry.kind}s:")
         for entry in registry:
             print(f"  {entry.name:<24} {entry.description}")

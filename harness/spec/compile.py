@@ -13,13 +13,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from harness.spec.cells import CellBuilder, run_id
 from harness.spec.document import GridDocument, did_you_mean, load_document
 from harness.spec.errors import GridError, Issue
 from harness.spec.factors import Axis, Condition, iter_cells, parse_conditions, parse_groups, parse_only
 from harness.spec.keypaths import set_path
 from harness.spec.report import ReportSpec
-from harness.spec.cells import CellBuilder, run_id
 from harness.spec.schema import ExperimentSpec, JobSpec
+
+__all__ = ["CompiledGrid", "compile_grid", "run_id"]
 
 
 @dataclass(frozen=True)
@@ -130,12 +132,12 @@ def compile_grid(path: str | Path, profile: str | None = None, sets: Sequence[st
     seeds = _seeds(doc, issues)
     report = _check_report(doc, axes, issues) if not drop_factors else ReportSpec()
     search = _check_search(doc, issues)
-    for i, s in enumerate(sets):
+    for s in sets:
         key = s.partition("=")[0].strip().removeprefix("base.")
         for axis in axes.values():
             if any(p == key for lv in axis.levels for p, _ in lv.sets):
-                issues.append(Issue("--set", None, key, f"'{key}' is set by factor '{axis.name}'; "
-                                                        f"use --only {axis.name}=LEVEL to pick a level"))
+                issues.append(Issue("--set", None, key, f"'{key}' is set by factor '{axis.name}'; use --only "
+                                                        f"{axis.name}=LEVEL to pick a level"))
     if base is not None and not issues:
         issues.extend(_check_levels(doc, base_raw, groups))
     if issues:
@@ -206,8 +208,8 @@ def _jobs(doc: GridDocument, builder: CellBuilder, groups: list[list[Axis]], exc
                         experiment=exp)
             for task in exp.finetune:
                 finetune.append(JobSpec.model_construct(
-                    run_id=builder.run_id(exp, "finetune", task, seed, parent), grid=doc.name, stage="finetune", task=task, seed=seed,
-                    factors=labels, depends_on=parent, experiment=exp))
+                    run_id=builder.run_id(exp, "finetune", task, seed, parent), grid=doc.name, stage="finetune",
+                    task=task, seed=seed, factors=labels, depends_on=parent, experiment=exp))
     unique: dict[str, JobSpec] = {}
     for job in finetune:
         unique.setdefault(job.run_id, job)
