@@ -166,3 +166,17 @@ def gres_gpus(gres: str) -> int:
     return total
 
 
+
+
+def cluster_answers() -> bool:
+    """True when a Slurm controller answers ``sinfo`` with at least one node state."""
+    import shutil
+    import subprocess
+
+    if shutil.which("sinfo") is None:
+        return False
+    try:
+        done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and bool(done.stdout.strip())

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.dispatch.clusterinfo import cluster_answers
 from harness.paths import run_dir
 
 GRID = """\
@@ -38,14 +38,6 @@ def write_grid(folder: Path, name: str = "slurmgrid", levels: str = "bert, rober
     return path
 
 
-def cluster_answers() -> bool:
-    if shutil.which("sinfo") is None:
-        return False
-    try:
-        done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0 and bool(done.stdout.strip())
 
 
 needs_cluster = pytest.mark.skipif(not cluster_answers(), reason="no SLURM cluster answers (sinfo failed); "

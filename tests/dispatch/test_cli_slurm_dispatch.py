@@ -6,8 +6,6 @@ fake quick jobs of test_local_executor, imported by the SLURM tasks through PYTH
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,17 +14,7 @@ from test_cli_run import cli_env  # noqa: F401
 from test_local_executor import compile_jobs, fake_env, statuses, write_grid  # noqa: F401
 
 from harness.cli import main
-
-
-def _cluster_answers() -> bool:
-    if shutil.which("sinfo") is None:
-        return False
-    try:
-        done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0 and bool(done.stdout.strip())
-
+from harness.dispatch.clusterinfo import cluster_answers as _cluster_answers
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow,
               pytest.mark.skipif(not _cluster_answers(), reason="no SLURM cluster answers (sinfo failed)")]

@@ -5,28 +5,16 @@ Skipped (reported) when no cluster answers; CI starts one with slurm/start-local
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from search_fakes import GRID, calls, write_grid
 
+from harness.dispatch.clusterinfo import cluster_answers as _cluster_answers
 from harness.search.config import parse_search
 from harness.search.launch import run_slurm
 from harness.search.study import count_states, finished, open_study
 from harness.search.worker import WorkerConfig
-
-
-def _cluster_answers() -> bool:
-    if shutil.which("sinfo") is None:
-        return False
-    try:
-        done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0 and bool(done.stdout.strip())
-
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow,
               pytest.mark.skipif(not _cluster_answers(), reason="no SLURM cluster answers (sinfo failed); "
