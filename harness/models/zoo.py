@@ -13,7 +13,6 @@ place under a lock: concurrent jobs never see half an entry and never train one 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -23,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.locks import file_lock
 from harness.paths import cache_dir
 from harness.registry import TEXT_ENCODERS, VISION_ENCODERS
 
@@ -95,13 +95,8 @@ def _missing(entries: list[tuple[str, str]]) -> list[tuple[str, str]]:
 @contextlib.contextmanager
 def _locked(root: Path, label: str) -> Iterator[None]:
     """One builder per entry across processes (jobs started side by side on one machine)."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".lock-{label.replace('/', '-')}", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(root / f".lock-{label.replace('/', '-')}"):
+        yield
 
 
 def _publish(tmp: Path, final: Path) -> None:

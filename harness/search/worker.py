@@ -8,7 +8,6 @@ runner (``harness.train:run_job`` unless a test injects another), with torch on 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib
 import os
 import sys
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.locks import file_lock
 from harness.search.config import SearchSpec
 from harness.search.objective import metric_from_eval, read_objective
 from harness.search.study import (
@@ -105,14 +105,8 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial, every_s: float) -> Itera
 @contextlib.contextmanager
 def run_lock(results: Path, run_id: str) -> Iterator[None]:
     """One process at a time per run id (two trials may share a pre-training run)."""
-    folder = results / "search" / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{run_id}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(results / "search" / "locks" / f"{run_id}.lock"):
+        yield
 
 
 def run_status(results: Path, run_id: str) -> str | None:
