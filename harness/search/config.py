@@ -18,6 +18,7 @@ base, so trials share run ids, run folders and store records with ``harness run`
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any, Literal
 
@@ -90,6 +91,14 @@ class SamplerSpec(Strict):
     seed: int | None = 0
     # Random trials before TPE/CMA-ES start modelling (None: optuna's default).
     n_startup_trials: int | None = Field(None, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _sampler_installed(cls, v: str) -> str:
+        # Optuna's CMA-ES sampler needs the optional 'cmaes' package; say so before any trial runs.
+        if v == "cmaes" and importlib.util.find_spec("cmaes") is None:
+            raise ValueError("sampler 'cmaes' needs the 'cmaes' package (pip install cmaes); or use tpe/random/grid")
+        return v
 
 
 class ObjectiveSpec(Strict):

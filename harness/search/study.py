@@ -139,10 +139,14 @@ def _worker_gone(trial: optuna.trial.FrozenTrial, stale_after_s: float, now: flo
     started = trial.datetime_start.timestamp() if trial.datetime_start else now
     if now - float(attrs.get(HEARTBEAT, started)) > stale_after_s:
         return True
-    if attrs.get(HOST) != socket.gethostname() or attrs.get(PID) is None:
+    if attrs.get(HOST) != socket.gethostname():
         return False  # another machine: only its heartbeat can tell
+    if attrs.get(PID) is None or not attrs.get(PID_START):
+        # The worker writes its identity one attribute at a time: until the process start time
+        # is recorded there is nothing to compare a live process with, so only the heartbeat tells.
+        return False
     start = process_start_time(int(attrs[PID]))
-    return start is None or start != attrs.get(PID_START)
+    return start is None or start != attrs[PID_START]
 
 
 def recover_lost_trials(study: optuna.Study, spec: SearchSpec, now: float | None = None) -> list[int]:

@@ -24,6 +24,7 @@ from harness.search.objective import metric_from_eval, read_objective
 from harness.search.study import (
     ERROR,
     HEARTBEAT,
+    LOST,
     count_states,
     finished,
     open_study,
@@ -124,10 +125,12 @@ class TrialRunner:
         self.study = study
         self.results = Path(config.results)
         self.runner = load_runner(config.job_runner)
+        self.current_trial_id: int | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         import optuna
 
+        self.current_trial_id = trial._trial_id
         for key, value in {**worker_identity(), HEARTBEAT: time.time()}.items():
             trial.set_user_attr(key, value)
         try:
@@ -227,8 +230,26 @@ def run_worker(config: WorkerConfig, poll_s: float = 2.0) -> dict[str, int]:
         if finished(counts) + counts.get("RUNNING", 0) >= config.trials and not counts.get("WAITING", 0):
             time.sleep(poll_s)  # the last trials are running in other workers
             continue
-        study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[tally])
+        try:
+            study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[tally])
+        except Exception:
+            if not taken_over(study, objective.current_trial_id):
+                raise
+            # Another worker judged this trial's worker dead (a stale heartbeat), marked it FAIL
+            # and enqueued its parameters again; optuna then refuses our result. Not an error here.
+            print(f"search worker: trial id {objective.current_trial_id} was taken over by another worker; "
+                  f"going on", flush=True)
     return ran
+
+
+def taken_over(study: optuna.Study, trial_id: int | None) -> bool:
+    """Whether another worker marked ``trial_id`` lost (see ``recover_lost_trials``)."""
+    if trial_id is None:
+        return False
+    try:
+        return bool(study._storage.get_trial(trial_id).user_attrs.get(LOST))
+    except Exception:  # noqa: BLE001 - the storage's own error is the one worth raising
+        return False
 
 
 def last_error(study: optuna.Study) -> str:

@@ -80,6 +80,25 @@ def failing_run_job(job: Any, results: Path, *, on_eval: Any = None) -> dict[str
     raise RuntimeError(f"boom in run {job.run_id[:10]}")
 
 
+def taken_over_run_job(job: Any, results: Path, *, on_eval: Any = None) -> dict[str, Any]:
+    """The first call finds its trial declared lost by "another worker" (marked FAIL, params
+    enqueued again, as ``recover_lost_trials`` does), then finishes its job anyway."""
+    marker = Path(results) / "taken_over"
+    if not marker.exists():
+        marker.write_text("1")
+        import optuna
+
+        from harness.search.study import LOST, make_storage
+
+        study = optuna.load_study(study_name="search_toy",
+                                  storage=make_storage(str(Path(results) / "search" / "search_toy" / "journal.log")))
+        for trial in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
+            study._storage.set_trial_user_attr(trial._trial_id, LOST, True)
+            study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+            study.enqueue_trial(trial.params)
+    return fake_run_job(job, results, on_eval=on_eval)
+
+
 def hanging_worker(config: Any, hang_file: str) -> None:
     """A real search worker whose first job hangs (until the test kills the process)."""
     from harness.search.worker import run_worker

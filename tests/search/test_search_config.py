@@ -48,6 +48,15 @@ def test_bad_blocks_name_the_key(patch: dict, expected: str) -> None:
     assert expected in str(info.value)
 
 
+def test_cmaes_without_its_package_is_refused_at_validation(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "cmaes" else real(name, *a))
+    with pytest.raises(ValueError, match=r"sampler 'cmaes' needs the 'cmaes' package \(pip install cmaes\)"):
+        parse_search({**_raw(), "sampler": "cmaes"})
+
+
 def test_missing_block_is_explained() -> None:
     with pytest.raises(ValueError, match="no 'search:' block"):
         parse_search(None)

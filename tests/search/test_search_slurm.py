@@ -29,8 +29,11 @@ def test_a_slurm_array_of_workers_finishes_the_study(tmp_path: Path) -> None:
     config = WorkerConfig(grid_path=str(write_grid(tmp_path)), profile=None, results=str(results),
                           storage=str(results / "search" / "search_toy" / "journal.log"), study_name="search_toy",
                           search=spec.model_dump(mode="json"), trials=4, job_runner="search_fakes:fake_run_job")
-    outcomes = run_slurm(config, 2, cluster="local", folder=results / "search" / "search_toy" / "slurm")
-    assert len(outcomes) == 2, "both array tasks ended without an error"
+    folder = results / "search" / "search_toy" / "slurm"
+    said: list[str] = []
+    outcomes = run_slurm(config, 2, cluster="local", folder=folder, echo=said.append)
+    logs = "\n".join(f"{p.name}:\n{p.read_text()[-2000:]}" for p in sorted(folder.glob("*_log.err")))
+    assert len(outcomes) == 2, "both array tasks should end without an error:\n" + "\n".join(said) + "\n" + logs
     study = open_study(spec, config.storage, config.study_name)
     assert finished(count_states(study)) >= 4
     assert sum(sum(o.values()) for o in outcomes) == len(study.trials)

@@ -174,6 +174,28 @@ def test_stale_heartbeat_on_another_host_is_recovered(tmp_path: Path) -> None:
     assert socket.gethostname() != "elsewhere"
 
 
+def test_a_trial_being_recorded_is_not_taken_for_lost(tmp_path: Path) -> None:
+    """Its worker has written host and pid but not yet the pid's start time (the CI race)."""
+    config = _config(tmp_path, trials=2)
+    study = _study(config)
+    trial = study.ask()
+    trial.set_user_attr(HOST, socket.gethostname())
+    trial.set_user_attr(PID, os.getpid())
+    assert recover_lost_trials(study, config.spec()) == []
+    assert [t.state.name for t in study.get_trials()] == ["RUNNING"]
+
+
+def test_a_worker_whose_trial_was_taken_over_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataclasses import replace
+
+    config = replace(_config(tmp_path, trials=3), job_runner="search_fakes:taken_over_run_job")
+    ran = run_worker(config)
+    assert "was taken over by another worker; going on" in capsys.readouterr().out
+    counts = count_states(_study(config))
+    assert finished(counts) == 3 and counts.get("FAIL") == 1, counts
+    assert ran == {"COMPLETE": 3}
+
+
 @pytest.mark.slow
 def test_cli_search_runs_and_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                      capsys: pytest.CaptureFixture[str]) -> None:
