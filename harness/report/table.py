@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from harness.report.cells import Cell, baselines, build_cells
-from harness.report.stats import RankAgreement, kendall, mark_best, noise_notes
+from harness.report.stats import RankAgreement, baseline_notes, kendall, mark_best, noise_notes
 from harness.spec.report import ReportMetric, ReportSpec
 from harness.spec.schema import JobSpec
 
@@ -56,6 +56,9 @@ def assemble(jobs: Sequence[JobSpec], report: ReportSpec, runs: pd.DataFrame, me
             best = mark_best(group)
             if best is not None:
                 table.notes.extend(noise_notes(best, group, table.title_of(metric, column)))
+            if report.baseline in rows:
+                base = table.cells[(report.baseline, column, metric.name)]
+                table.notes.extend(baseline_notes(base, group, table.title_of(metric, column)))
             agreements.append(kendall(column, metric.name, group))
         if len(columns) > 1:  # every (row, column) cell ranked together, e.g. resolutions × encoders
             pooled = [c for (_, _, m), c in cells.items() if m == metric.name]

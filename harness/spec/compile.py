@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,11 @@ def _check_report(doc: GridDocument, axes: dict[str, Axis], issues: list[Issue])
             if name not in axes:
                 issues.append(doc.issue(("report", key, str(i)), f"unknown factor '{name}'"
                                                                   f"{did_you_mean(name, list(axes))}"))
+    if report.baseline is not None and all(name in axes for name in report.rows):
+        labels = [" / ".join(combo) for combo in itertools.product(*(axes[n].labels() for n in report.rows))]
+        if report.baseline not in labels:
+            issues.append(doc.issue(("report", "baseline"), f"'{report.baseline}' is not a row of the table "
+                                    f"(rows: {', '.join(labels) or 'none'}){did_you_mean(report.baseline, labels)}"))
     return report
 
 

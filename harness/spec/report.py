@@ -39,6 +39,9 @@ class ReportSpec(Strict):
     reference: dict[str, dict[str, float | None]] = {}
     # Which table or figure of the paper this reproduces (free text, shown in the header).
     paper: str | None = None
+    # A row label the other rows are contrasted with (e.g. "emb-only" in Table 2): the notes say, for each
+    # row and column, whether its difference from this row rises above the seed noise.
+    baseline: str | None = None
     figure: Literal["bars", "resolution"] = "bars"
     # For the resolution figure: the factor whose levels are the x axis.
     x: str | None = None

@@ -111,6 +111,22 @@ def test_rank_agreement_and_noise_note(tmp_path: Path) -> None:
     assert result.table.cells[("roberta", "", "vqa")].delta == pytest.approx(70.5 - 75.1)
 
 
+def test_baseline_row_contrasts_say_above_or_within_noise(tmp_path: Path) -> None:
+    texts = ("emb-only", "bert", "roberta")
+    jobs = [make_job("g", "vqa", s, {"model.text": t}) for t in texts for s in (0, 1, 2)]
+    store = Store(tmp_path)
+    means = {"emb-only": 0.60, "bert": 0.70, "roberta": 0.605}
+    for job in jobs:
+        store.write_run({"spec": job, "status": "done"})
+        store.write_metrics(job.run_id, _vqa_rows(means[job.factors["model.text"]] + 0.01 * (job.seed - 1)))
+    report = ReportSpec(rows=("model.text",), metrics=(VQA,), baseline="emb-only")
+    result = build_report(jobs, report, store, "g", tmp_path / "out", with_figures=False)
+    assert "VQA: bert vs emb-only: +10.00 (better), above seed noise." in result.markdown
+    assert ("VQA: roberta vs emb-only: +0.50 (better), within seed noise (larger std 1.00): not a finding at this "
+            "scale.") in result.markdown
+    assert not any("emb-only vs emb-only" in note for note in result.table.notes)
+
+
 @pytest.mark.slow
 def test_figures_bars_curves_and_resolution(tmp_path: Path) -> None:
     jobs = text_jobs()
