@@ -81,7 +81,8 @@ def build_optimizer(
     eps: float,
     fused: bool = False,
 ) -> torch.optim.AdamW:
-    """``fused``: one kernel for the whole update (on a GPU, ~3× faster than the per-tensor loop)."""
+    """``fused``: one kernel for the whole update (GPU: ~3× faster than the per-tensor loop; CPU, tiny
+    models: ~7×, which is ~15 % of a local training step)."""
     param_groups = optimizer_groups(model, groups, lrs, weight_decay)
     return torch.optim.AdamW(param_groups, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused or None)
 
