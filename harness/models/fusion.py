@@ -21,13 +21,22 @@ from torch import Tensor, nn
 
 AttnImpl = Literal["sdpa", "eager"]
 INIT_STD = 0.02
+REFERENCE_WIDTH = 768  # METER's fusion width, at which normal(0, 0.02) is the paper's initialisation
 
 
-def init_new_weights(module: nn.Module) -> None:
-    """METER's initialisation for new modules: normal(0, 0.02), zero biases, LayerNorm 1/0."""
+def init_std(width: int) -> float:
+    """The initial weight std of new modules at fusion width ``width``: METER's 0.02 at 768, scaled
+    by sqrt(768 / width) below it. With 0.02 at width 64 the projected image tokens are so small
+    that cross-attention hardly moves the text stream (1.5 % of its norm) and ITM stayed at chance
+    for 1,000 steps; scaled (0.069), ITM learns within 300. At the paper's width nothing changes."""
+    return INIT_STD * math.sqrt(REFERENCE_WIDTH / width)
+
+
+def init_new_weights(module: nn.Module, std: float = INIT_STD) -> None:
+    """METER's initialisation for new modules: normal(0, std), zero biases, LayerNorm 1/0."""
     for sub in module.modules():
         if isinstance(sub, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(sub.weight, mean=0.0, std=INIT_STD)
+            nn.init.normal_(sub.weight, mean=0.0, std=std)
             if isinstance(sub, nn.Linear) and sub.bias is not None:
                 nn.init.zeros_(sub.bias)
         elif isinstance(sub, nn.LayerNorm):

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from harness.models import mim
 from harness.models.config import ModelSpec
-from harness.models.fusion import ModalityInput, Pooler
+from harness.models.fusion import INIT_STD, ModalityInput, Pooler, init_new_weights, init_std
 from harness.models.heads import (
     ClassifierMLP,
     InBatchNegativesHead,
@@ -86,6 +86,19 @@ class MeterModel(nn.Module):
         for name, info in tasks.items():
             self._add_task_head(name, info)
         self._check_weights()
+        self._init_new_modules()
+
+    def _init_new_modules(self) -> None:
+        """Re-initialise the randomly initialised modules at the width-scaled std (``init_std``);
+        at METER's width 768 their constructors' normal(0, 0.02) already is that, and is kept."""
+        std = init_std(self.spec.hidden)
+        if std == INIT_STD:
+            return
+        new = (self.inputs, self.fusion, self.decoder, getattr(self, "text_pooler", None),
+               getattr(self, "image_pooler", None), self.heads)
+        for module in new:
+            if module is not None:
+                init_new_weights(module, std)
 
     def _add_objective_head(self, name: str, image_size: int | None) -> None:
         h = self.spec.hidden
