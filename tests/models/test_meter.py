@@ -51,6 +51,18 @@ def test_every_head_trains(fusion: str, arch: str) -> None:
             assert param.grad.abs().sum() > 0, f"{name} got a zero gradient"
 
 
+def test_new_modules_start_at_the_width_scaled_std() -> None:
+    from harness.models.fusion import INIT_STD, init_std
+
+    assert init_std(768) == INIT_STD, "METER's own init at the paper's width"
+    assert init_std(64) == pytest.approx(0.02 * 12 ** 0.5)
+    model = tiny_model("co-attention", "encoder-only", objectives=("itm",), tasks={"vqa": {"num_answers": 7}})
+    expected = init_std(model.spec.hidden)
+    for name, module in (("fusion", model.fusion), ("inputs", model.inputs), ("itm head", model.heads["itm"])):
+        weights = torch.cat([m.weight.flatten() for m in module.modules() if isinstance(m, torch.nn.Linear)])
+        assert weights.std().item() == pytest.approx(expected, rel=0.1), name
+
+
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 @pytest.mark.parametrize("fusion", FUSIONS)
 def test_pair_scores_equal_the_full_model(fusion: str, arch: str) -> None:
