@@ -160,7 +160,10 @@ def _special_ids(family: str, spec: ModelSpec) -> tuple[int, int]:
 
 def _backbone(family: str, spec: ModelSpec) -> nn.Module:
     if spec.scale == "tiny" and spec.weights == "random":
-        return model_from_config(family, tiny_config(family, load_tokenizer(spec)))
+        config = tiny_config(family, load_tokenizer(spec))
+        # model.dropout governs the whole tiny model, as it does for the zoo's weights below.
+        config.hidden_dropout_prob = config.attention_probs_dropout_prob = spec.dropout
+        return model_from_config(family, config)
     if spec.weights == "random":
         return model_from_config(family, paper_config(family))
     from harness.models.weights import load_hf_model, quiet_progress

@@ -60,10 +60,10 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
         assert summary["stats"]["per_device_batch"] == 8 // processes
     one, two = _curve(runs[1], job.run_id, "loss"), _curve(runs[2], job.run_id, "loss")
     assert len(one) == len(two) == 4
-    # Same samples, same initial weights, but not bit-equal: the text encoder keeps its own dropout
-    # (0.1), drawn from each process's RNG stream (~0.5% apart at step 0, up to ~2.5% seen later).
-    assert two == pytest.approx(one, rel=5e-2), (one, two)
-    assert two != one  # really two processes: not the same computation twice
+    # Same samples, same initial weights, no dropout (model.dropout 0 reaches the text encoder too):
+    # two processes of 4 with averaged gradients equal one of 8 up to float summation order (~1e-7).
+    # That they really were two processes is checked above (num_processes, per_device_batch).
+    assert two == pytest.approx(one, rel=1e-5), (one, two)
 
 
 @pytest.mark.slow
