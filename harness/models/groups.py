@@ -8,6 +8,8 @@ error, never a silent default.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
+
 from torch import nn
 
 GROUP_NAMES = ("pretrained", "random", "head")
@@ -55,3 +57,14 @@ def param_groups(model: nn.Module) -> Groups:
 def group_sizes(model: nn.Module) -> dict[str, int]:
     """Number of trainable parameter elements per LR group."""
     return {name: sum(p.numel() for _, p in params) for name, params in param_groups(model).items()}
+
+
+def declaring_modules(model: nn.Module, groups: Collection[str]) -> Iterator[nn.Module]:
+    """The outermost modules under ``model`` that declare an ``lr_group`` in ``groups``, in
+    registration order (a declaring module's submodules belong to it and are not listed)."""
+    for child in model.children():
+        group = getattr(child, "lr_group", None)
+        if group in groups:
+            yield child
+        elif group is None:
+            yield from declaring_modules(child, groups)

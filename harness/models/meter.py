@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from harness.models import mim
 from harness.models.config import ModelSpec
 from harness.models.fusion import INIT_STD, ModalityInput, Pooler, init_new_weights, init_std
+from harness.models.groups import declaring_modules
 from harness.models.heads import (
     ClassifierMLP,
     InBatchNegativesHead,
@@ -94,11 +95,8 @@ class MeterModel(nn.Module):
         std = init_std(self.spec.hidden)
         if std == INIT_STD:
             return
-        new = (self.inputs, self.fusion, self.decoder, getattr(self, "text_pooler", None),
-               getattr(self, "image_pooler", None), self.heads)
-        for module in new:
-            if module is not None:
-                init_new_weights(module, std)
+        for module in declaring_modules(self, ("random", "head")):
+            init_new_weights(module, std)
 
     def _add_objective_head(self, name: str, image_size: int | None) -> None:
         h = self.spec.hidden

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.spec.report import ReportMetric, ReportSpec
+from harness.spec.report import ReportMetric, ReportSpec, join_label
 from harness.spec.schema import JobSpec
 
 BASELINE_METRICS = {"baseline_chance": "chance", "baseline_blind": "blind"}
@@ -74,10 +74,6 @@ def _mean_std(values: tuple[float, ...]) -> tuple[float | None, float | None]:
     if len(values) < 2:
         return mean, None
     return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
-
-
-def join_label(levels: Sequence[str]) -> str:
-    return " / ".join(levels) if levels else NO_GROUP
 
 
 def ordered_levels(jobs: Sequence[JobSpec], names: Sequence[str]) -> list[tuple[str, ...]]:

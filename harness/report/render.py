@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 
 from harness.report.cells import Cell
 from harness.report.stats import NOISE_RULE
@@ -95,6 +96,16 @@ def _baseline_rows(table: ReportTable, columns: list[tuple[str, str, str]]) -> l
     return rows
 
 
+def _row_values(table: ReportTable, row: str, columns: list[tuple[str, str, str]],
+                value: Callable[[Cell], str]) -> list[str]:
+    """One table row's entries: each measured value (formatted by ``value``), paper value or Δ."""
+    out = []
+    for column, metric, kind in columns:
+        cell = table.cells[(row, column, metric)]
+        out.append(value(cell) if kind == "value" else _paper(cell.paper) if kind == "paper" else _signed(cell.delta))
+    return out
+
+
 def markdown(table: ReportTable) -> str:
     spec = table.spec
     columns = _header_columns(table)
@@ -107,12 +118,7 @@ def markdown(table: ReportTable) -> str:
     lines += [f"Grid `{table.grid}`{source} · {table.measured} of {len(table.cells)} cells measured", ""]
     lines += [_md_row(head), "|" + "|".join([" --- "] + [" ---: "] * len(columns)) + "|"]
     for row in table.rows:
-        values = []
-        for column, metric, kind in columns:
-            cell = table.cells[(row, column, metric)]
-            values.append(_md_value(cell) if kind == "value" else
-                          _paper(cell.paper) if kind == "paper" else _signed(cell.delta))
-        lines.append(_md_row([row or ALL_ROW, *values]))
+        lines.append(_md_row([row or ALL_ROW, *_row_values(table, row, columns, _md_value)]))
     for label, values in _baseline_rows(table, columns):
         lines.append(_md_row([f"*{label}*", *values]))
     lines += ["", *_legend(table)]
@@ -166,12 +172,7 @@ def latex(table: ReportTable) -> str:
              rf"\caption{{{caption}}}", r"\begin{tabular}{l" + "r" * len(columns) + "}", r"\toprule",
              " & ".join(head) + r" \\", r"\midrule"]
     for row in table.rows:
-        values = []
-        for column, metric, kind in columns:
-            cell = table.cells[(row, column, metric)]
-            values.append(_tex_value(cell) if kind == "value" else
-                          _paper(cell.paper) if kind == "paper" else _signed(cell.delta))
-        lines.append(" & ".join([tex_escape(row or ALL_ROW), *values]) + r" \\")
+        lines.append(" & ".join([tex_escape(row or ALL_ROW), *_row_values(table, row, columns, _tex_value)]) + r" \\")
     baseline_rows = _baseline_rows(table, columns)
     if baseline_rows:
         lines.append(r"\midrule")

@@ -17,14 +17,18 @@ NOISE_RULE = ("within seed noise: |difference of means| < the larger of the two 
               "(not judged when both cells have a single seed)")
 
 
+def larger_std(a: Cell, b: Cell) -> float | None:
+    """The larger of the two cells' standard deviations over seeds; None when neither has one."""
+    spreads = [s for s in (a.std, b.std) if s is not None]
+    return max(spreads) if spreads else None
+
+
 def within_noise(a: Cell, b: Cell) -> bool | None:
     """True/False, or None when neither cell has two seeds (no noise estimate)."""
-    if a.mean is None or b.mean is None:
+    spread = larger_std(a, b)
+    if a.mean is None or b.mean is None or spread is None:
         return None
-    spreads = [s for s in (a.std, b.std) if s is not None]
-    if not spreads:
-        return None
-    return abs(a.mean - b.mean) < max(spreads)
+    return abs(a.mean - b.mean) < spread
 
 
 def mark_best(cells: Sequence[Cell]) -> Cell | None:
@@ -71,9 +75,8 @@ def noise_notes(best: Cell, cells: Sequence[Cell], title: str) -> list[str]:
     for cell in cells:
         if cell.near_best and cell is not best:
             gap = abs(cell.mean - best.mean)  # type: ignore[operator]
-            spread = max(s for s in (cell.std, best.std) if s is not None)
             notes.append(f"{title}: the difference between {best.row} and {cell.row} ({gap:.2f}) is within seed "
-                         f"noise at this scale (larger std {spread:.2f}).")
+                         f"noise at this scale (larger std {larger_std(cell, best):.2f}).")
     return notes
 
 
@@ -93,8 +96,7 @@ def baseline_notes(baseline: Cell, cells: Sequence[Cell], title: str) -> list[st
         if noise is None:
             verdict = "no noise estimate (single seeds)"
         elif noise:
-            spread = max(s for s in (cell.std, baseline.std) if s is not None)
-            verdict = f"within seed noise (larger std {spread:.2f}): not a finding at this scale"
+            verdict = f"within seed noise (larger std {larger_std(cell, baseline):.2f}): not a finding at this scale"
         else:
             verdict = "above seed noise"
         notes.append(f"{title}: {cell.row} vs {baseline.row}: {diff:+.2f} ({direction}), {verdict}.")

@@ -5,11 +5,17 @@ Display only: nothing here enters a run id.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field
 
 from harness.spec.base import Strict
+
+
+def join_label(levels: Sequence[str]) -> str:
+    """A table row or column label from its factor levels, e.g. "bert / clip-vit-224/16" ("" for none)."""
+    return " / ".join(levels)
 
 
 class ReportMetric(Strict):
