@@ -31,12 +31,26 @@ import pyarrow.compute as pc
 
 from harness.data.sources import TaskTable, concat_tables
 
+_STRINGS, _INTS = pa.list_(pa.string()), pa.list_(pa.int64())
+# The canonical column types per kind. Files written the way ViLT's/METER's own writers write them
+# (pandas DataFrame → pyarrow) infer types from the data: an unlabelled VQA split's answer lists are all
+# empty, so pyarrow types them list<null>; pandas also adds ``__index_level_0__`` to sliced frames.
+SCHEMAS: dict[str, pa.Schema] = {
+    "caption": pa.schema([("image", pa.binary()), ("caption", _STRINGS), ("image_id", pa.string()),
+                          ("split", pa.string())]),
+    "vg": pa.schema([("image", pa.binary()), ("caption", _STRINGS), ("width", _INTS), ("height", _INTS),
+                     ("x", _INTS), ("y", _INTS), ("image_id", pa.string())]),
+    "vqa": pa.schema([("image", pa.binary()), ("questions", _STRINGS), ("answers", pa.list_(_STRINGS)),
+                      ("answer_labels", pa.list_(_INTS)), ("answer_scores", pa.list_(pa.list_(pa.float64()))),
+                      ("image_id", pa.int64()), ("question_id", _INTS), ("split", pa.string())]),
+    "nlvr2": pa.schema([("image_0", pa.binary()), ("image_1", pa.binary()), ("questions", _STRINGS),
+                        ("answers", _STRINGS), ("identifier", pa.string())]),
+    "snli": pa.schema([("image", pa.binary()), ("sentences", pa.list_(_STRINGS)), ("labels", _INTS)]),
+}
+# Columns a reader needs (VG's region boxes are not used).
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "caption": ("image", "caption", "image_id", "split"),
+    **{kind: tuple(schema.names) for kind, schema in SCHEMAS.items()},
     "vg": ("image", "caption", "image_id"),
-    "vqa": ("image", "questions", "answers", "answer_labels", "answer_scores", "image_id", "question_id", "split"),
-    "nlvr2": ("image_0", "image_1", "questions", "answers", "identifier"),
-    "snli": ("image", "sentences", "labels"),
 }
 KIND = {"coco": "caption", "f30k": "caption", "sbu": "caption", "gcc": "caption", "vg": "vg",
         "vqav2": "vqa", "nlvr2": "nlvr2", "snli-ve": "snli"}
@@ -106,6 +120,26 @@ def open_table(path: Path, kind: str) -> pa.Table:
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}; a {kind} file has columns "
                         f"{', '.join(COLUMNS[kind])} (found: {', '.join(table.column_names)})")
+    return _conform(table, SCHEMAS[kind], path)
+
+
+def _has_null_type(kind: pa.DataType) -> bool:
+    while pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        kind = kind.value_type
+    return pa.types.is_null(kind)
+
+
+def _conform(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
+    """Columns whose type pyarrow could not infer (every list empty → ``list<null>``, every value None →
+    ``null``) get the canonical type; their values are all null or empty, so the cast loses nothing."""
+    for index, name in enumerate(table.column_names):
+        if name in schema.names and _has_null_type(table.schema.field(index).type):
+            target = schema.field(name).type
+            try:
+                table = table.set_column(index, name, table.column(index).cast(target))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise DataError(f"{path}: column {name} of type {table.schema.field(index).type} "
+                                f"cannot be read as {target} ({exc})") from None
     return table
 
 

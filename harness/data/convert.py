@@ -18,20 +18,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from harness.data.arrow import SCHEMAS
 from harness.data.vqa import answer_vocabulary, normalize_answer, targets
 
-SCHEMAS: dict[str, pa.Schema] = {
-    "caption": pa.schema([("image", pa.binary()), ("caption", pa.list_(pa.string())), ("image_id", pa.string()),
-                          ("split", pa.string())]),
-    "vqa": pa.schema([("image", pa.binary()), ("questions", pa.list_(pa.string())),
-                      ("answers", pa.list_(pa.list_(pa.string()))), ("answer_labels", pa.list_(pa.list_(pa.int64()))),
-                      ("answer_scores", pa.list_(pa.list_(pa.float64()))), ("image_id", pa.int64()),
-                      ("question_id", pa.list_(pa.int64())), ("split", pa.string())]),
-    "nlvr2": pa.schema([("image_0", pa.binary()), ("image_1", pa.binary()), ("questions", pa.list_(pa.string())),
-                        ("answers", pa.list_(pa.string())), ("identifier", pa.string())]),
-    "snli": pa.schema([("image", pa.binary()), ("sentences", pa.list_(pa.list_(pa.string()))),
-                       ("labels", pa.list_(pa.int64()))]),
-}
 SNLI_LABELS = {"contradiction": 0, "neutral": 1, "entailment": 2}
 
 

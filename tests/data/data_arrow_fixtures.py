@@ -1,4 +1,8 @@
-"""Tiny ViLT/METER Arrow files in the exact schemas, images made with PIL (no downloads)."""
+"""Tiny ViLT/METER Arrow files written the way METER's own writers (``meter/utils/write_*.py``) write them:
+rows as lists → ``pandas.DataFrame(rows, columns=...)`` → ``pyarrow.Table.from_pandas`` → ``RecordBatchFileWriter``.
+pyarrow then infers the types from the data: an unlabelled VQA split's empty answer lists become ``list<null>``
+(and with pandas ≥ 3 strings become ``large_string``). The schemas below only name the columns and their
+order. Images are made with PIL (no downloads)."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 from PIL import Image
 
@@ -31,12 +36,31 @@ def image_bytes(seed: int, size: tuple[int, int] = (40, 30), fmt: str = "JPEG") 
     return buf.getvalue()
 
 
-def write(path: Path, schema: pa.Schema, rows: list[dict[str, Any]]) -> Path:
+def frame(schema: pa.Schema, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The DataFrame METER's writers build: one list per row, columns named."""
+    return pd.DataFrame([[row[name] for name in schema.names] for row in rows], columns=schema.names)
+
+
+def write_frame(path: Path, df: pd.DataFrame) -> Path:
+    """As METER: ``pa.Table.from_pandas(df)``, then one ``write_table`` into a RecordBatchFileWriter."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-        if rows:
-            writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=schema))
+    table = pa.Table.from_pandas(df)
+    with pa.OSFile(str(path), "wb") as sink, pa.RecordBatchFileWriter(sink, table.schema) as writer:
+        writer.write_table(table)
     return path
+
+
+def write(path: Path, schema: pa.Schema, rows: list[dict[str, Any]]) -> Path:
+    return write_frame(path, frame(schema, rows))
+
+
+def write_vqa_val(root: Path, rows: list[dict[str, Any]], rest: int) -> None:
+    """vqav2_val plus METER's split of it: the val file read back into pandas, the last ``rest`` rows
+    → vqav2_rest_val, the others → vqav2_trainable_val (pandas metadata records the slice)."""
+    write(root / "vqav2_val.arrow", VQA, rows)
+    val = pa.ipc.open_file(pa.memory_map(str(root / "vqav2_val.arrow"), "r")).read_all().to_pandas()
+    write_frame(root / "vqav2_trainable_val.arrow", val[:-rest])
+    write_frame(root / "vqav2_rest_val.arrow", val[-rest:])
 
 
 def caption_rows(n: int, per: int = 2, split: str = "train") -> list[dict[str, Any]]:
@@ -81,9 +105,10 @@ def make_root(root: Path, n: int = 4) -> Path:
     for r in vg:
         r.pop("split")
     write(root / "vg.arrow", VG, vg)
-    for split in ("train", "trainable_val", "rest_val"):
-        write(root / f"vqav2_{split}.arrow", VQA, vqa_rows(n))
-    write(root / "vqav2_test.arrow", VQA, vqa_rows(n, with_answers=False))
+    write(root / "vqav2_train.arrow", VQA, vqa_rows(n))
+    write_vqa_val(root, vqa_rows(2 * n), rest=n)
+    for split in ("test", "test-dev"):
+        write(root / f"vqav2_{split}.arrow", VQA, vqa_rows(n, with_answers=False))
     for split in ("train", "dev", "test1"):
         write(root / f"nlvr2_{split}.arrow", NLVR2, nlvr2_rows(n))
     for split in ("train", "dev", "test"):

@@ -124,3 +124,20 @@ def test_corrupt_image_is_skipped_and_reported(tmp_path: Path, tok, caplog: pyte
         stream.close()
     assert sum(len(b["index"]) for b in batches) == 12  # the 4 captions of the two bad images dropped
     assert "skipped 4 undecodable image(s)" in caplog.text and "f30k_caption_karpathy_train.arrow row 2" in caplog.text
+
+
+def test_files_written_through_pandas_as_meter_does(root: Path) -> None:
+    """METER's writers go through pandas: an unlabelled split's empty answer lists are typed list<null>
+    (the reader used to fail in list_flatten), strings may come as large_string (pandas ≥ 3)."""
+    import pyarrow as pa
+
+    def schema(name: str) -> pa.Schema:
+        return pa.ipc.open_file(pa.memory_map(str(root / name), "r")).schema
+
+    for split in ("test", "test-dev"):
+        assert str(schema(f"vqav2_{split}.arrow").field("answer_labels").type) == "list<item: null>"
+        table = arrow_table(DataSpec(source="arrow", root=str(root)), "vqav2", "vqa", split)
+        assert len(table) == 8 and table.info["num_answers"] == 3129
+        assert table.extra(5) == {"answer_labels": [], "answer_scores": [], "question_id": 1005}
+    rest = arrow_table(DataSpec(source="arrow", root=str(root)), "vqav2", "vqa", "val")
+    assert rest.extra(0)["question_id"] == 1008  # the last 4 of val's 8 images

@@ -20,7 +20,7 @@ base:
   pretrain: {{objectives: [mlm, itm], steps: 3, batch: 4, image_size: 32, datasets: [coco, vg, sbu, gcc],
              zero_shot: coco}}
   finetune:
-    vqa: {{steps: 3, batch: 4, image_size: 32, dataset: vqav2, eval_splits: [val]}}
+    vqa: {{steps: 3, batch: 4, image_size: 32, dataset: vqav2, eval_splits: [val, test-dev]}}
   resources: {{threads: 1}}
 """
 
@@ -38,3 +38,5 @@ def test_arrow_root_checks_and_trains(tmp_path: Path, capsys: pytest.CaptureFixt
     metrics = Store(results).metrics()
     assert {"loss/mlm", "loss/itm"} <= set(metrics[metrics["stage"] == "pretrain"]["metric"])
     assert "vqa_score" in set(metrics[(metrics["task"] == "vqa") & (metrics["split"] == "val")]["metric"])
+    # vqav2_test-dev is written through pandas as METER does (answer lists typed list<null>): it evaluates.
+    assert "test-dev" in set(metrics[metrics["task"] == "vqa"]["split"])

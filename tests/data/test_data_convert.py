@@ -105,6 +105,7 @@ def test_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     from data_arrow_fixtures import CAPTION, caption_rows, make_root, write
 
     root = make_root(tmp_path / "root", n=2)
+    (root / "vqav2_test-dev.arrow").unlink()
     assert main(["data", "check", str(root)]) == 0
     out = capsys.readouterr().out
     assert "ok   vqav2_train.arrow: vqa, 2 rows, 2/2 sample images decode" in out
