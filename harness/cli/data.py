@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.cli import UserError
 
-CONVERTIBLE = ("coco", "f30k", "vqav2", "nlvr2", "snli-ve")
+CONVERTIBLE = ("coco", "f30k", "vqav2", "nlvr2", "snli-ve", "vg", "sbu", "gcc")
 TASKS = ("vqa", "nlvr2", "snli-ve", "retrieval")
 
 
@@ -18,6 +18,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     conv.add_argument("dataset", help=f"one of {', '.join(CONVERTIBLE)}")
     conv.add_argument("--raw", required=True, help="folder with the raw download (JSON + images)")
     conv.add_argument("--out", required=True, help="folder to write the .arrow files into")
+    conv.add_argument("--shard-rows", type=int, default=100_000,
+                      help="rows per shard of sbu_N / conceptual_caption_*_N (METER: 100000)")
     check = sub.add_parser("check", help="files present, schemas, row counts, a sample of images decodes")
     check.add_argument("root", help="folder of .arrow files")
     check.add_argument("--sample", type=int, default=8, help="images to decode per file")
@@ -47,7 +49,9 @@ def _convert(args: argparse.Namespace) -> int:
         hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(CONVERTIBLE)}"
         raise UserError(f"no converter for dataset '{args.dataset}'{hint}")
     try:
-        counts, missing = convert(args.dataset, Path(args.raw), Path(args.out))
+        if args.shard_rows < 1:
+            raise ValueError(f"--shard-rows {args.shard_rows}: expected a count ≥ 1")
+        counts, missing = convert(args.dataset, Path(args.raw), Path(args.out), args.shard_rows)
     except (ConvertError, KeyError, ValueError) as exc:
         raise UserError(f"converting {args.dataset} from {args.raw}: {exc}") from None
     for name, rows in counts.items():

@@ -6,6 +6,13 @@
              RAW/v2_mscoco_{train2014,val2014}_annotations.json, RAW/{train2014,val2014,test2015}/*.jpg
     nlvr2    RAW/{train,dev,test1}.json (JSON lines) + RAW/images/{train/<directory>,dev,test1}/<id>-img{0,1}.png
     snli-ve  RAW/snli_ve_{train,dev,test}.jsonl + RAW/flickr30k-images/<Flikr30kID>
+    vg       RAW/annotations/region_descriptions.json + RAW/images/VG_100K{,_2}/<image_id>.jpg → vg.arrow
+    sbu      RAW/annot.json ([[url or path, caption], ...]) + RAW/images_train/<any>/<file name> → sbu_N.arrow
+    gcc      RAW/{train,val}_annot.json (same form) + RAW/images_{train,val}/<any>/<file name>
+             → conceptual_caption_{train,val}_N.arrow
+
+The file names are METER's; web corpora are sharded at 100,000 rows per file as METER shards them. Rows
+are written in a stable order (METER shuffles with an unseeded ``random``), so a conversion is reproducible.
 """
 
 from __future__ import annotations
@@ -209,18 +216,83 @@ def convert_snli_ve(raw: Path, out: Path, missing: _Missing) -> dict[str, int]:
     return counts
 
 
+def convert_vg(raw: Path, out: Path, missing: _Missing) -> dict[str, int]:
+    """vg.arrow: one row per image, its region phrases as captions with their boxes."""
+    regions = json.loads(_need(raw / "annotations" / "region_descriptions.json",
+                               "Visual Genome region descriptions").read_text())
+    by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for entry in regions:
+        for region in entry["regions"]:
+            by_image[int(region["image_id"])].append(region)
+    folders = [raw / "images" / "VG_100K", raw / "images" / "VG_100K_2"]
+
+    def image_file(image_id: int) -> Path:
+        return next((f / f"{image_id}.jpg" for f in folders if (f / f"{image_id}.jpg").is_file()),
+                    folders[0] / f"{image_id}.jpg")
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for image_id in _progress(sorted(by_image), "vg"):
+            data = missing.read(image_file(image_id))
+            if data is not None:
+                rs = by_image[image_id]
+                yield {"image": data, "caption": [r["phrase"] for r in rs], "width": [r["width"] for r in rs],
+                       "height": [r["height"] for r in rs], "x": [r["x"] for r in rs], "y": [r["y"] for r in rs],
+                       "image_id": str(image_id)}
+    return {"vg": write_arrow(out / "vg.arrow", SCHEMAS["vg"], rows())}
+
+
+SHARD_ROWS = 100_000  # METER's shard size for SBU and GCC
+
+
+def _web_captions(raw: Path, out: Path, annot: str, images: str, stem: str, split: str, missing: _Missing,
+                  shard_rows: int) -> dict[str, int]:
+    """One caption per image from ``[[url or path, caption], ...]``; images found by file name anywhere
+    under ``RAW/images`` (METER's layout: one sub-folder level). Shards ``{stem}_0``, ``{stem}_1``, ..."""
+    pairs = json.loads(_need(raw / annot, f"{stem} annotations").read_text())
+    caption = {str(p[0]).rstrip("/").split("/")[-1]: str(p[1]) for p in pairs}
+    on_disk = {p.name: p for p in sorted(_need(raw / images, f"{stem} image folder").glob("*/*")) if p.is_file()}
+    names = sorted(caption)
+    missing.paths.extend(raw / images / name for name in names if name not in on_disk)
+    names = [n for n in names if n in on_disk]
+    counts: dict[str, int] = {}
+    for shard in range(max(1, -(-len(names) // shard_rows))):
+        part = names[shard * shard_rows:(shard + 1) * shard_rows]
+
+        def rows(part: list[str] = part, name: str = f"{stem}_{shard}") -> Iterator[dict[str, Any]]:
+            for n in _progress(part, name):
+                yield {"image": on_disk[n].read_bytes(), "caption": [caption[n]], "image_id": n, "split": split}
+        counts[f"{stem}_{shard}"] = write_arrow(out / f"{stem}_{shard}.arrow", SCHEMAS["caption"],
+                                                rows())
+    return counts
+
+
+def convert_sbu(raw: Path, out: Path, missing: _Missing, shard_rows: int = SHARD_ROWS) -> dict[str, int]:
+    return _web_captions(raw, out, "annot.json", "images_train", "sbu", "train", missing, shard_rows)
+
+
+def convert_gcc(raw: Path, out: Path, missing: _Missing, shard_rows: int = SHARD_ROWS) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for split in ("train", "val"):
+        if split == "train" or (raw / f"{split}_annot.json").exists():
+            counts.update(_web_captions(raw, out, f"{split}_annot.json", f"images_{split}",
+                                        f"conceptual_caption_{split}", split, missing, shard_rows))
+    return counts
+
+
 CONVERTERS: dict[str, Callable[..., dict[str, int]]] = {
     "coco": convert_coco, "f30k": convert_f30k, "vqav2": convert_vqav2, "nlvr2": convert_nlvr2,
-    "snli-ve": convert_snli_ve,
+    "snli-ve": convert_snli_ve, "vg": convert_vg, "sbu": convert_sbu, "gcc": convert_gcc,
 }
+SHARDED = ("sbu", "gcc")
 
 
-def convert(dataset: str, raw: Path, out: Path) -> tuple[dict[str, int], list[Path]]:
+def convert(dataset: str, raw: Path, out: Path, shard_rows: int = SHARD_ROWS) -> tuple[dict[str, int], list[Path]]:
     """Convert one dataset; returns rows written per file and the raw images that were missing."""
     if dataset not in CONVERTERS:
         raise ConvertError(f"no converter for '{dataset}'; known: {', '.join(CONVERTERS)}")
     if not raw.is_dir():
         raise ConvertError(f"--raw {raw}: not a directory")
     missing = _Missing()
-    counts = CONVERTERS[dataset](raw, out, missing)
+    extra = {"shard_rows": shard_rows} if dataset in SHARDED else {}
+    counts = CONVERTERS[dataset](raw, out, missing, **extra)
     return counts, missing.paths

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from harness.paths import absolute_locations
 from harness.spec.cells import CellBuilder, run_id
 from harness.spec.document import GridDocument, did_you_mean, load_document
 from harness.spec.errors import GridError, Issue
@@ -126,6 +127,7 @@ def compile_grid(path: str | Path, profile: str | None = None, sets: Sequence[st
     if not isinstance(base_raw, dict):
         issues.append(doc.issue(("base",), "expected a mapping (the experiment)"))
     else:
+        base_raw = absolute_locations(base_raw)  # a job may run in another working directory
         try:
             base = ExperimentSpec.model_validate(base_raw)
         except ValidationError as exc:

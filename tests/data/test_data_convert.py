@@ -129,3 +129,38 @@ def test_cli_errors_and_baselines(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["data", "check", str(tmp_path / "nope")]) == 2
     assert main(["data", "baselines", "--task", "nlvr2"]) == 0
     assert "nlvr2      accuracy     0.500" in capsys.readouterr().out
+
+
+def test_convert_vg_sbu_gcc_to_meter_file_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    regions = []
+    for image_id, folder in ((1, "VG_100K"), (2, "VG_100K_2"), (3, "VG_100K")):
+        if image_id != 3:  # image 3 is missing on disk: skipped and reported
+            _img(raw / "images" / folder / f"{image_id}.jpg", image_id)
+        regions.append({"id": image_id, "regions": [
+            {"image_id": image_id, "phrase": f"region {image_id} {k}", "width": 5 + k, "height": 6, "x": k, "y": 1}
+            for k in range(2)]})
+    (raw / "annotations").mkdir(parents=True)
+    (raw / "annotations" / "region_descriptions.json").write_text(json.dumps(regions))
+    pairs = {split: [[f"http://x/{split}{i}.jpg", f"{split} caption {i}"] for i in range(5)]
+             for split in ("train", "val")}
+    for split, items in pairs.items():
+        for i in range(5):
+            _img(raw / f"images_{split}" / str(i % 2) / f"{split}{i}.jpg", i)
+        (raw / f"{split}_annot.json").write_text(json.dumps(items))
+    (raw / "annot.json").write_text(json.dumps(pairs["train"]))
+    assert main(["data", "convert", "vg", "--raw", str(raw), "--out", str(out)]) == 0
+    assert "skipped 1 rows" in capsys.readouterr().out
+    assert main(["data", "convert", "sbu", "--raw", str(raw), "--out", str(out), "--shard-rows", "2"]) == 0
+    assert main(["data", "convert", "gcc", "--raw", str(raw), "--out", str(out), "--shard-rows", "3"]) == 0
+    names = sorted(p.name for p in out.glob("*.arrow"))
+    assert names == ["conceptual_caption_train_0.arrow", "conceptual_caption_train_1.arrow",
+                     "conceptual_caption_val_0.arrow", "conceptual_caption_val_1.arrow",
+                     "sbu_0.arrow", "sbu_1.arrow", "sbu_2.arrow", "vg.arrow"]
+    data = DataSpec(source="arrow", root=str(out))
+    vg = arrow_table(data, "vg", "pretrain", "train")
+    assert [vg.text(i) for i in range(len(vg))] == ["region 1 0", "region 1 1", "region 2 0", "region 2 1"]
+    sbu = arrow_table(data, "sbu", "pretrain", "train")
+    assert len(sbu) == 5 and sbu.text(4) == "train caption 4"
+    assert len(arrow_table(data, "gcc", "pretrain", "val")) == 5
+    assert all(r.error is None and r.decoded == r.tried for r in check_root(out))

@@ -135,3 +135,17 @@ def test_stored_spec_conflict_is_an_error(tmp_path: Path) -> None:
     path.write_text(json.dumps(stored))
     with pytest.raises(SpecConflict):
         write_spec(job, tmp_path / "results")
+
+
+def test_relative_data_root_and_weights_dir_become_absolute_at_compile(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs run in other working directories (a Slurm node, a pool worker): the roots they read are the
+    ones the submitting shell meant."""
+    monkeypatch.chdir(tmp_path)
+    grid = compile_grid(ROOT / "grids" / "main.yaml", "paper",
+                        sets=["data.root=arrow/meter", "model.weights_dir=~/w"])
+    data, model = grid.jobs[0].experiment.data, grid.jobs[0].experiment.model
+    assert data.root == str(tmp_path / "arrow" / "meter")
+    assert model.weights_dir == str(Path.home() / "w")
+    assert compile_grid(ROOT / "grids" / "main.yaml", "paper",
+                        sets=[f"data.root={tmp_path}"]).jobs[0].experiment.data.root == str(tmp_path)
