@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.report import figures
-from harness.report.render import csv_text, latex, markdown
+from harness.report.latex import latex
+from harness.report.render import csv_text, markdown
 from harness.report.table import ReportTable, assemble
 from harness.spec.report import ReportSpec
 from harness.spec.schema import JobSpec

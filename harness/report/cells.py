@@ -31,6 +31,9 @@ class Cell:
     values: tuple[float, ...] = ()  # display-scaled final values, one per run that recorded one
     states: Counter[str] = field(default_factory=Counter)  # status of expected runs without a value
     paper: float | None = None
+    # Whether every run of the cell is of the paper's setting (paper-scale model, real data): only
+    # then is "ours − paper" a difference between like things.
+    paper_setting: bool = False
     best: bool = False
     near_best: bool = False
 
@@ -50,7 +53,9 @@ class Cell:
     @property
     def delta(self) -> float | None:
         mean = self.mean
-        return None if mean is None or self.paper is None else mean - self.paper
+        if mean is None or self.paper is None or not self.paper_setting:
+            return None
+        return mean - self.paper
 
     @property
     def state(self) -> str:
@@ -86,6 +91,12 @@ def _matches(job: JobSpec, names: Sequence[str], levels: Sequence[str]) -> bool:
     # A job without some factor (pre-training shared by several fine-tuning cells) serves every
     # cell that agrees on the factors it has.
     return all(job.factors.get(name) in (None, level) for name, level in zip(names, levels, strict=True))
+
+
+def in_paper_setting(job: JobSpec) -> bool:
+    """A paper-scale model on real (Arrow) data: its numbers can be set against the paper's."""
+    exp = job.experiment
+    return exp is not None and exp.model.scale == "paper" and exp.data.source == "arrow"
 
 
 def feeds(job: JobSpec, metric: ReportMetric) -> bool:
@@ -171,6 +182,7 @@ def build_cells(jobs: Sequence[JobSpec], report: ReportSpec, status: dict[str, s
         feeding = [job for job in jobs if feeds(job, metric)]
         values = final_values(metrics, metric, {job.run_id: split_for(job, metric) for job in feeding})
         runs_of = _runs_by_cell(feeding, report)
+        paper_runs = {job.run_id for job in feeding if in_paper_setting(job)}
         for row_lv in row_levels:
             for col_lv in column_levels:
                 expected = runs_of(row_lv, col_lv)
@@ -180,7 +192,8 @@ def build_cells(jobs: Sequence[JobSpec], report: ReportSpec, status: dict[str, s
                     row, column, metric, levels, expected,
                     values=tuple(values[r] * metric.scale for r in expected if r in values),
                     states=Counter(_why_missing(r, status, parent) for r in expected if r not in values),
-                    paper=reference_value(report, row, column, metric.name))
+                    paper=reference_value(report, row, column, metric.name),
+                    paper_setting=bool(expected) and all(r in paper_runs for r in expected))
     rows = [join_label(lv) for lv in row_levels]
     columns = [join_label(lv) for lv in column_levels]
     return rows, columns, chosen, cells

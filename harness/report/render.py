@@ -1,4 +1,4 @@
-"""Markdown, LaTeX and CSV renderings of a ReportTable (deterministic: golden-tested)."""
+"""Markdown and CSV renderings of a ReportTable (deterministic: golden-tested)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import io
 from collections.abc import Callable
 
 from harness.report.cells import Cell
+from harness.report.findings import claims_section, contrasts_section
+from harness.report.significance import interval95
 from harness.report.stats import NOISE_RULE
 from harness.report.table import ReportTable
 
@@ -47,44 +49,55 @@ def _paper(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
-def _header_columns(table: ReportTable) -> list[tuple[str, str, str]]:
+def header_columns(table: ReportTable) -> list[tuple[str, str, str]]:
     """(column, metric name, kind) in display order; kind ∈ value, paper, delta."""
     out = []
     for column in table.columns:
         for metric in table.metrics:
             out.append((column, metric.name, "value"))
             if table.has_reference(metric.name):
-                out += [(column, metric.name, "paper"), (column, metric.name, "delta")]
+                out.append((column, metric.name, "paper"))
+            if table.has_delta(metric.name):
+                out.append((column, metric.name, "delta"))
     return out
 
 
-def _row_header(table: ReportTable) -> str:
-    return " / ".join(table.spec.rows) if table.spec.rows else "cell"
-
-
-def _legend(table: ReportTable) -> list[str]:
+def legend_lines(table: ReportTable, *, intervals: bool = True) -> list[str]:
     scales = sorted({m.scale for m in table.metrics})
     scaled = "" if scales in ([], [1.0]) else " (values × " + ", ".join(f"{s:g}" for s in scales) + ")"
     lower = [m.name for m in table.metrics if not m.higher_is_better]
     best = "Bold: best in its column" + (f" (lower is better for {', '.join(lower)})" if lower else "") + "."
-    lines = [f"Mean ± std over seeds{scaled}; n = seeds with a value. {best}", f"≈: {NOISE_RULE}."]
-    if any(table.has_reference(m.name) for m in table.metrics):
-        lines.append("paper: the published value; Δ = ours − paper.")
+    spread = ("[95 % confidence interval of the mean, t-based]" if intervals
+              else "95 % intervals in table.md and table.csv")
+    lines = [f"Mean ± std over seeds{scaled}; {spread}; n = seeds with a value. {best}", f"≈: {NOISE_RULE}."]
+    if any(table.has_delta(m.name) for m in table.metrics):
+        lines.append("paper: the published value; Δ = ours − paper (only for runs of the paper's setting: "
+                     "paper-scale models on the real data).")
+    elif any(table.has_reference(m.name) for m in table.metrics):
+        lines.append("paper: the published value, for orientation only: these runs are not of the paper's setting "
+                     "(tiny models or synthetic data), so no Δ is given; the rank agreement compares them.")
+    if table.baselines:
+        lines.append("chance / blind prior: the synthetic task's uniform guess and best text-only prior.")
     return lines
+
+
+def _interval(cell: Cell) -> str:
+    found = interval95(cell)
+    return "" if found is None else f" [{found[0]:.2f}, {found[1]:.2f}]"
 
 
 def _md_value(cell: Cell) -> str:
     if cell.mean is None:
         return status_text(cell)
     number = f"**{_number(cell)}**" if cell.best else _number(cell)
-    return f"{number}{' ≈' if cell.near_best else ''} {_count(cell)}"
+    return f"{number}{' ≈' if cell.near_best else ''}{_interval(cell)} {_count(cell)}"
 
 
 def _md_row(values: list[str]) -> str:
     return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
 
 
-def _baseline_rows(table: ReportTable, columns: list[tuple[str, str, str]]) -> list[tuple[str, list[str]]]:
+def baseline_rows(table: ReportTable, columns: list[tuple[str, str, str]]) -> list[tuple[str, list[str]]]:
     rows = []
     for kind, label in BASELINE_LABELS.items():
         values = []
@@ -96,7 +109,7 @@ def _baseline_rows(table: ReportTable, columns: list[tuple[str, str, str]]) -> l
     return rows
 
 
-def _row_values(table: ReportTable, row: str, columns: list[tuple[str, str, str]],
+def row_values(table: ReportTable, row: str, columns: list[tuple[str, str, str]],
                 value: Callable[[Cell], str]) -> list[str]:
     """One table row's entries: each measured value (formatted by ``value``), paper value or Δ."""
     out = []
@@ -108,25 +121,24 @@ def _row_values(table: ReportTable, row: str, columns: list[tuple[str, str, str]
 
 def markdown(table: ReportTable) -> str:
     spec = table.spec
-    columns = _header_columns(table)
+    columns = header_columns(table)
     titles = {m.name: m for m in table.metrics}
-    head = [_row_header(table)] + [
-        table.title_of(titles[m], c) if kind == "value" else ("paper" if kind == "paper" else "Δ")
+    head = [table.row_title] + [
+        table.title_of(titles[m], c) + ("" if kind == "value" else " paper" if kind == "paper" else " Δ")
         for c, m, kind in columns]
     lines = [f"# {spec.title or table.grid}", ""]
     source = f" · reproduces {spec.paper}" if spec.paper else ""
     lines += [f"Grid `{table.grid}`{source} · {table.measured} of {len(table.cells)} cells measured", ""]
     lines += [_md_row(head), "|" + "|".join([" --- "] + [" ---: "] * len(columns)) + "|"]
     for row in table.rows:
-        lines.append(_md_row([row or ALL_ROW, *_row_values(table, row, columns, _md_value)]))
-    for label, values in _baseline_rows(table, columns):
+        lines.append(_md_row([row or ALL_ROW, *row_values(table, row, columns, _md_value)]))
+    for label, values in baseline_rows(table, columns):
         lines.append(_md_row([f"*{label}*", *values]))
-    lines += ["", *_legend(table)]
-    if table.baselines:
-        lines.append("chance / blind prior: the synthetic task's uniform guess and best text-only prior.")
+    lines += ["", *legend_lines(table)]
     if table.agreements:
         lines += ["", "Rank agreement with the paper (Kendall τ over the cells that have both values):"]
         lines += [f"- {_agreement_text(table, a)}" for a in table.agreements]
+    lines += claims_section(table) + contrasts_section(table)
     if table.notes:
         lines += ["", "Notes:", *[f"- {note}" for note in table.notes]]
     return "\n".join(lines) + "\n"
@@ -142,47 +154,9 @@ def _agreement_text(table: ReportTable, agreement) -> str:  # type: ignore[no-un
     return f"{title}: τ = {agreement.tau:+.2f} ({p_value}, n = {agreement.n})"
 
 
-_TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-
-
-def tex_escape(text: str) -> str:
-    return "".join(_TEX_ESCAPES.get(ch, ch) for ch in text)
-
-
-def _tex_value(cell: Cell) -> str:
-    if cell.mean is None:
-        return r"\textit{" + tex_escape(status_text(cell)) + "}"
-    number = f"{cell.mean:.2f}" + (rf"$\pm${cell.std:.2f}" if cell.std is not None else "")
-    number = rf"\textbf{{{number}}}" if cell.best else number
-    near = r"$^{\approx}$" if cell.near_best else ""
-    partial = "" if cell.n == len(cell.expected) else rf"\,({cell.n}/{len(cell.expected)})"
-    return number + near + partial
-
-
-def latex(table: ReportTable) -> str:
-    spec = table.spec
-    columns = _header_columns(table)
-    titles = {m.name: m for m in table.metrics}
-    head = [tex_escape(_row_header(table))] + [
-        tex_escape(table.title_of(titles[m], c)) if kind == "value" else ("paper" if kind == "paper" else r"$\Delta$")
-        for c, m, kind in columns]
-    caption = tex_escape(spec.title or table.grid) + (f" ({tex_escape(spec.paper)})" if spec.paper else "")
-    lines = [f"% harness report: grid {tex_escape(table.grid)}", r"\begin{table}[t]", r"\centering",
-             rf"\caption{{{caption}}}", r"\begin{tabular}{l" + "r" * len(columns) + "}", r"\toprule",
-             " & ".join(head) + r" \\", r"\midrule"]
-    for row in table.rows:
-        lines.append(" & ".join([tex_escape(row or ALL_ROW), *_row_values(table, row, columns, _tex_value)]) + r" \\")
-    baseline_rows = _baseline_rows(table, columns)
-    if baseline_rows:
-        lines.append(r"\midrule")
-        lines += [" & ".join([rf"\textit{{{label}}}", *values]) + r" \\" for label, values in baseline_rows]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(lines) + "\n"
-
-
-CSV_FIELDS = ["row", "column", "metric", "label", "task", "split", "store_metric", "mean", "std", "n", "expected",
-              "state", "states", "paper", "delta", "best", "within_noise_of_best", "values"]
+CSV_FIELDS = ["row", "column", "metric", "label", "task", "split", "store_metric", "mean", "std", "n", "ci95_low",
+              "ci95_high", "expected", "state", "states", "paper", "paper_setting", "delta", "best",
+              "within_noise_of_best", "values"]
 
 
 def csv_text(table: ReportTable) -> str:
@@ -192,12 +166,15 @@ def csv_text(table: ReportTable) -> str:
     writer.writeheader()
     for cell in table.cells.values():
         m = cell.metric
+        ci = interval95(cell)
         writer.writerow({
             "row": cell.row, "column": cell.column, "metric": m.name, "label": m.label or m.name, "task": m.task,
             "split": m.split or "", "store_metric": m.metric, "mean": _opt(cell.mean), "std": _opt(cell.std),
-            "n": cell.n, "expected": len(cell.expected), "state": cell.state, "states": _reasons(cell),
-            "paper": _opt(cell.paper), "delta": _opt(cell.delta), "best": cell.best,
-            "within_noise_of_best": cell.near_best, "values": ";".join(f"{v:.6g}" for v in cell.values)})
+            "n": cell.n, "ci95_low": _opt(ci[0] if ci else None), "ci95_high": _opt(ci[1] if ci else None),
+            "expected": len(cell.expected), "state": cell.state, "states": _reasons(cell),
+            "paper": _opt(cell.paper), "paper_setting": cell.paper_setting, "delta": _opt(cell.delta),
+            "best": cell.best, "within_noise_of_best": cell.near_best,
+            "values": ";".join(f"{v:.6g}" for v in cell.values)})
     for (column, metric), found in table.baselines.items():
         for kind, value in sorted(found.items()):
             writer.writerow({"row": f"({BASELINE_LABELS.get(kind, kind)})", "column": column, "metric": metric,

@@ -78,26 +78,3 @@ def noise_notes(best: Cell, cells: Sequence[Cell], title: str) -> list[str]:
             notes.append(f"{title}: the difference between {best.row} and {cell.row} ({gap:.2f}) is within seed "
                          f"noise at this scale (larger std {larger_std(cell, best):.2f}).")
     return notes
-
-
-def baseline_notes(baseline: Cell, cells: Sequence[Cell], title: str) -> list[str]:
-    """One sentence per measured row: its difference from the baseline row, and whether that
-    difference rises above the seed noise (the rule of ``within_noise``)."""
-    if baseline.mean is None:
-        return [f"{title}: the baseline row {baseline.row} has no value yet; no contrast with it."]
-    notes = []
-    sign = 1.0 if baseline.metric.higher_is_better else -1.0
-    for cell in cells:
-        if cell is baseline or cell.mean is None:
-            continue
-        diff = cell.mean - baseline.mean
-        direction = "better" if sign * diff > 0 else "worse" if diff else "equal"
-        noise = within_noise(cell, baseline)
-        if noise is None:
-            verdict = "no noise estimate (single seeds)"
-        elif noise:
-            verdict = f"within seed noise (larger std {larger_std(cell, baseline):.2f}): not a finding at this scale"
-        else:
-            verdict = "above seed noise"
-        notes.append(f"{title}: {cell.row} vs {baseline.row}: {diff:+.2f} ({direction}), {verdict}.")
-    return notes

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from harness.report.cells import Cell, baselines, build_cells
-from harness.report.stats import RankAgreement, baseline_notes, kendall, mark_best, noise_notes
+from harness.report.claims import Verdict, judge
+from harness.report.significance import Contrast, adjust, contrast
+from harness.report.stats import RankAgreement, kendall, mark_best, noise_notes
 from harness.spec.report import ReportMetric, ReportSpec
 from harness.spec.schema import JobSpec
 
@@ -25,6 +27,9 @@ class ReportTable:
     cells: dict[tuple[str, str, str], Cell]
     baselines: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     agreements: list[RankAgreement] = field(default_factory=list)
+    # Each row against report.baseline, one Holm family per (column, metric).
+    contrasts: list[Contrast] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def column_cells(self, column: str, metric: str) -> list[Cell]:
@@ -33,9 +38,19 @@ class ReportTable:
     def has_reference(self, metric: str) -> bool:
         return any(c.paper is not None for (_, _, m), c in self.cells.items() if m == metric)
 
+    def has_delta(self, metric: str) -> bool:
+        """Whether some cell of ``metric`` is of the paper's setting and has a paper value."""
+        return any(c.paper is not None and c.paper_setting for (_, _, m), c in self.cells.items() if m == metric)
+
     def title_of(self, metric: ReportMetric, column: str) -> str:
         base = metric.label or metric.name
-        return f"{base} ({column})" if column else base
+        if not column:
+            return base
+        return f"{base} ({self.spec.column_title} {column})" if self.spec.column_title else f"{base} ({column})"
+
+    @property
+    def row_title(self) -> str:
+        return self.spec.row_title or (" / ".join(self.spec.rows) if self.spec.rows else "cell")
 
     @property
     def measured(self) -> int:
@@ -58,13 +73,17 @@ def assemble(jobs: Sequence[JobSpec], report: ReportSpec, runs: pd.DataFrame, me
                 table.notes.extend(noise_notes(best, group, table.title_of(metric, column)))
             if report.baseline in rows:
                 base = table.cells[(report.baseline, column, metric.name)]
-                table.notes.extend(baseline_notes(base, group, table.title_of(metric, column)))
+                found = [c for c in (contrast(cell, base) for cell in group if cell is not base) if c is not None]
+                table.contrasts.extend(adjust(found))
             agreements.append(kendall(column, metric.name, group))
         if len(columns) > 1:  # every (row, column) cell ranked together, e.g. resolutions × encoders
             pooled = [c for (_, _, m), c in cells.items() if m == metric.name]
             agreements = [a for a in agreements if a is not None and a.tau is not None]
             agreements.append(kendall(ALL_COLUMNS, metric.name, pooled))
         table.agreements.extend(a for a in agreements if a is not None)
+    names = [m.name for m in chosen]
+    table.verdicts = [judge(claim, report.baseline, rows, columns, names, lambda r, c, m: cells[(r, c, m)])
+                      for claim in report.claims]
     table.notes.extend(_split_notes(table, metrics))
     return table
 

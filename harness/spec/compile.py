@@ -20,7 +20,7 @@ from harness.spec.document import GridDocument, did_you_mean, load_document
 from harness.spec.errors import GridError, Issue
 from harness.spec.factors import Axis, Condition, iter_cells, parse_conditions, parse_groups, parse_only
 from harness.spec.keypaths import set_path
-from harness.spec.report import ReportSpec, join_label
+from harness.spec.report import ReportSpec, check_report_rows, join_label
 from harness.spec.schema import ExperimentSpec, JobSpec
 
 __all__ = ["CompiledGrid", "compile_grid", "run_id"]
@@ -83,11 +83,9 @@ def _check_report(doc: GridDocument, axes: dict[str, Axis], issues: list[Issue])
             if name not in axes:
                 issues.append(doc.issue(("report", key, str(i)), f"unknown factor '{name}'"
                                                                   f"{did_you_mean(name, list(axes))}"))
-    if report.baseline is not None and all(name in axes for name in report.rows):
+    if all(name in axes for name in report.rows):
         labels = [join_label(combo) for combo in itertools.product(*(axes[n].labels() for n in report.rows))]
-        if report.baseline not in labels:
-            issues.append(doc.issue(("report", "baseline"), f"'{report.baseline}' is not a row of the table "
-                                    f"(rows: {', '.join(labels) or 'none'}){did_you_mean(report.baseline, labels)}"))
+        issues.extend(doc.issue(key, message) for key, message in check_report_rows(report, labels))
     return report
 
 

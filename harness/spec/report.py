@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from harness.spec.base import Strict
+from harness.spec.document import did_you_mean
 
 
 def join_label(levels: Sequence[str]) -> str:
@@ -33,10 +34,35 @@ class ReportMetric(Strict):
     scale: float = Field(100.0, description="display multiplier (100: fractions shown as percentages)")
 
 
+class ReportClaim(Strict):
+    """One of the paper's findings, stated so that the report can test it on our runs.
+
+    kinds (each judged with two-sided Welch t-tests over seeds, Holm-adjusted within the claim):
+    - ``better``: each row of ``rows`` beats the row ``than`` (default: ``report.baseline``);
+      ``at_least`` of them suffice (default: all).
+    - ``best``: the best of ``rows`` beats every other row of the table.
+    - ``not_better``: no row of ``rows`` beats ``than`` (e.g. "MIM does not help").
+    Every metric of ``metrics`` (default: all of the report's) and every column group is tested.
+    """
+
+    text: str = Field(min_length=1, description="the finding in words, as the paper states it")
+    kind: Literal["better", "best", "not_better"]
+    rows: tuple[str, ...] = Field(min_length=1)
+    than: str | None = None
+    metrics: tuple[str, ...] = ()
+    at_least: int | None = Field(None, ge=1)
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    correction: Literal["holm", "none"] = "holm"
+
+
 class ReportSpec(Strict):
     title: str = ""
     # Factor names whose level labels form the rows (several → joined with " / ").
     rows: tuple[str, ...] = ()
+    # Readable header of the row labels, e.g. "Text encoder" (default: the row factor names).
+    row_title: str | None = None
+    # Readable name of the column factor(s), e.g. "resolution" → "VQA (resolution 576)".
+    column_title: str | None = None
     # Factor names crossed into column groups (empty: one group).
     columns: tuple[str, ...] = ()
     metrics: tuple[ReportMetric, ...] = ()
@@ -48,6 +74,44 @@ class ReportSpec(Strict):
     # A row label the other rows are contrasted with (e.g. "emb-only" in Table 2): the notes say, for each
     # row and column, whether its difference from this row rises above the seed noise.
     baseline: str | None = None
+    # The paper's findings as testable claims; the report judges each one (reproduced / not reproduced /
+    # inconclusive at this scale) and names the test behind the verdict.
+    claims: tuple[ReportClaim, ...] = ()
     figure: Literal["bars", "resolution"] = "bars"
     # For the resolution figure: the factor whose levels are the x axis.
     x: str | None = None
+
+
+def check_report_rows(report: ReportSpec, labels: Sequence[str]) -> list[tuple[tuple[str, ...], str]]:
+    """(key path, message) for every baseline/claim row that is not a row of the table, and every claim
+    metric that is not one of the report's metrics."""
+    problems: list[tuple[tuple[str, ...], str]] = []
+
+    def check_row(key: tuple[str, ...], row: str) -> None:
+        if row not in labels:
+            problems.append((key, f"'{row}' is not a row of the table (rows: {', '.join(labels) or 'none'})"
+                                  f"{did_you_mean(row, list(labels))}"))
+
+    if report.baseline is not None:
+        check_row(("report", "baseline"), report.baseline)
+    metric_names = [m.name for m in report.metrics]
+    for i, claim in enumerate(report.claims):
+        key = ("report", "claims", str(i))
+        for j, row in enumerate(claim.rows):
+            check_row((*key, "rows", str(j)), row)
+        than = claim.than or report.baseline
+        if claim.kind != "best" and than is None:
+            problems.append(((*key, "than"), f"a '{claim.kind}' claim needs 'than' (or report.baseline)"))
+        elif claim.kind != "best" and than is not None and claim.than is not None:
+            check_row((*key, "than"), claim.than)
+        if than is not None and claim.kind != "best" and than in claim.rows:
+            problems.append(((*key, "rows"), f"'{than}' is compared with itself"))
+        if claim.kind == "best" and len(labels) > 0 and set(claim.rows) >= set(labels):
+            problems.append(((*key, "rows"), "a 'best' claim needs at least one row outside 'rows'"))
+        if claim.at_least is not None and claim.at_least > len(claim.rows):
+            problems.append(((*key, "at_least"), f"at_least {claim.at_least} > {len(claim.rows)} rows"))
+        for j, name in enumerate(claim.metrics):
+            if name not in metric_names:
+                problems.append(((*key, "metrics", str(j)), f"unknown report metric '{name}'"
+                                 f"{did_you_mean(name, metric_names)}"))
+    return problems

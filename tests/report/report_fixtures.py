@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.spec.report import ReportMetric, ReportSpec
+from harness.spec.report import ReportClaim, ReportMetric, ReportSpec
 from harness.spec.schema import ExperimentSpec, FinetuneSpec, JobSpec
 from harness.store import Store
 
@@ -34,7 +34,12 @@ def text_jobs(grid: str = "demo", texts: Sequence[str] = TEXTS, seeds: Sequence[
 
 def text_report() -> ReportSpec:
     return ReportSpec(
-        title="Text encoders (demo)", paper="Table 2", rows=("model.text",),
+        title="Text encoders (demo)", paper="Table 2", rows=("model.text",), row_title="Text encoder",
+        baseline="emb-only",
+        claims=(ReportClaim(text="pre-trained text encoders beat emb-only", kind="better",
+                            rows=("bert", "roberta", "electra")),
+                ReportClaim(text="RoBERTa is the best text encoder", kind="best", rows=("roberta",),
+                            metrics=("vqa",))),
         metrics=(ReportMetric(name="vqa", task="vqa", metric="vqa_score", label="VQA score"),
                  ReportMetric(name="snli", task="snli-ve", metric="accuracy", label="SNLI-VE acc")),
         reference={"emb-only": {"vqa": 70.0}, "bert": {"vqa": 74.98}, "roberta": {"vqa": 74.67},

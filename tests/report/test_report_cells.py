@@ -43,7 +43,7 @@ def test_failed_missing_and_single_seed_cells(tmp_path: Path) -> None:
     tex = (tmp_path / "out" / "table.tex").read_text()
     assert r"\textit{failed (2)}" in tex and r"\textbf{60.00}\,(1/2)" in tex
     csv = (tmp_path / "out" / "table.csv").read_text()
-    assert "albert,,vqa,VQA,vqa,,vqa_score,,,0,2,failed,2 failed" in csv
+    assert "albert,,vqa,VQA,vqa,,vqa_score,,,0,,,2,failed,2 failed" in csv
 
 
 def test_report_with_no_results_lists_every_cell_as_missing(tmp_path: Path) -> None:
@@ -108,23 +108,7 @@ def test_rank_agreement_and_noise_note(tmp_path: Path) -> None:
     assert agreement.tau == pytest.approx(1.0) and agreement.n == 4
     assert "VQA: τ = +1.00" in result.markdown
     assert "the difference between roberta and bert (0.50) is within seed noise at this scale" in result.markdown
-    assert result.table.cells[("roberta", "", "vqa")].delta == pytest.approx(70.5 - 75.1)
-
-
-def test_baseline_row_contrasts_say_above_or_within_noise(tmp_path: Path) -> None:
-    texts = ("emb-only", "bert", "roberta")
-    jobs = [make_job("g", "vqa", s, {"model.text": t}) for t in texts for s in (0, 1, 2)]
-    store = Store(tmp_path)
-    means = {"emb-only": 0.60, "bert": 0.70, "roberta": 0.605}
-    for job in jobs:
-        store.write_run({"spec": job, "status": "done"})
-        store.write_metrics(job.run_id, _vqa_rows(means[job.factors["model.text"]] + 0.01 * (job.seed - 1)))
-    report = ReportSpec(rows=("model.text",), metrics=(VQA,), baseline="emb-only")
-    result = build_report(jobs, report, store, "g", tmp_path / "out", with_figures=False)
-    assert "VQA: bert vs emb-only: +10.00 (better), above seed noise." in result.markdown
-    assert ("VQA: roberta vs emb-only: +0.50 (better), within seed noise (larger std 1.00): not a finding at this "
-            "scale.") in result.markdown
-    assert not any("emb-only vs emb-only" in note for note in result.table.notes)
+    assert result.table.cells[("roberta", "", "vqa")].delta is None  # synthetic runs: no Δ against the paper
 
 
 @pytest.mark.slow

@@ -35,7 +35,7 @@ def test_report_with_no_results_yet(tmp_path: Path, capsys, grid) -> None:
     assert main(["report", GRID, "--results", str(tmp_path), "--no-figures"]) == 0
     out = capsys.readouterr().out
     folder = tmp_path / "reports" / grid.name
-    assert f"report: {folder}/" in out and "| model.text | VQA score |" in out
+    assert f"report: {folder}/" in out and "| Text encoder | VQA score |" in out
     assert out.count("missing (3)") == len({j.factors["model.text"] for j in grid.jobs})
     assert {p.name for p in folder.iterdir()} == {"table.md", "table.tex", "table.csv"}
 
