@@ -100,6 +100,18 @@ class Registry:
         return self.get(name).build(*args, **kwargs)
 
 
+def lazy_builder(name: str, target: str) -> Callable[..., Any]:
+    """A builder that imports ``"package.module:Class"`` when called and returns ``Class(name=name, **kwargs)``:
+    catalogs stay torch-free while the entry still builds the real behaviour."""
+    module_name, _, attr = target.partition(":")
+
+    def build(**kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module_name), attr)(name=name, **kwargs)
+
+    build.__qualname__ = f"build[{target}]"
+    return build
+
+
 _MODELS = ("harness.models.catalog",)
 VISION_ENCODERS = Registry("vision encoder", _MODELS)
 TEXT_ENCODERS = Registry("text encoder", _MODELS)

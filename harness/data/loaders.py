@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from harness.data.collate import ImageTransform, mask_whole_words, tokenize, vqa_targets
+from harness.data.collate import ImageTransform, tokenize
 from harness.data.sources import TaskTable
 
 Key = tuple[int, Any, int]  # (sample index, auxiliary draw, batch seed)
@@ -127,13 +127,30 @@ class SampleDataset(torch.utils.data.Dataset):
         return sample
 
 
+@dataclass(frozen=True)
+class BatchContext:
+    """What an objective or task plug-in may need to build its batch fields from raw samples."""
+
+    tokenizer: Any
+    max_len: int
+    seed: int  # the batch's seed: seed any random masking from it (same seed → same batch)
+    encoding: Any  # the tokenizer's output for the clean texts (word ids for whole-word masking)
+    mlm_prob: float = 0.15
+    num_answers: int = 0
+
+
 class Collator:
-    """Raw samples → batch. Training: {objective or task: sub_batch}; eval: one flat sub_batch."""
+    """Raw samples → batch. Training: {objective or task: sub_batch}; eval: one flat sub_batch.
+
+    Each sub-batch starts as the clean pairs; the objective's or task's plug-in (its registry
+    entry) adds its own fields (``batch_fields``). A name no registry knows ("eval-pairs") gets
+    the clean pairs."""
 
     def __init__(self, *, task: str, tokenizer: Any, max_len: int, objectives: tuple[str, ...] = (),
                  mlm_prob: float = 0.15, num_answers: int = 0, nested: bool = True) -> None:
         self.task, self.tokenizer, self.max_len = task, tokenizer, max_len
         self.objectives, self.mlm_prob, self.num_answers, self.nested = objectives, mlm_prob, num_answers, nested
+        self._plugins: dict[str, Any] = {}
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
         skipped = [s["skip"] for s in samples if "skip" in s]
@@ -143,9 +160,9 @@ class Collator:
             return {"_skipped": skipped, "_empty": True}
         base = self._base(good)
         if self.task == "pretrain":
-            batch: dict[str, Any] = {name: self._objective(name, base, good, seed) for name in self.objectives}
+            batch: dict[str, Any] = {name: self._fields(name, base, good, seed, True) for name in self.objectives}
         else:
-            sub = self._task_fields(base, good)
+            sub = self._fields(self.task, base, good, seed, False)
             batch = {self.task: sub} if self.nested else sub
         batch["_skipped"] = skipped
         return batch
@@ -160,34 +177,22 @@ class Collator:
     def _clean(base: dict[str, Any]) -> dict[str, Any]:
         return {k: base[k] for k in ("input_ids", "attention_mask", "pixel_values", "index")}
 
-    def _objective(self, name: str, base: dict[str, Any], good: list[dict[str, Any]], seed: int) -> dict[str, Any]:
-        sub = self._clean(base)
-        if name == "mlm":
-            g = torch.Generator().manual_seed(mix_seed(seed, int(base["index"][0]), 7))
-            sub["input_ids"], sub["mlm_labels"] = mask_whole_words(base["encoding"], self.tokenizer, self.mlm_prob, g)
-        elif name == "itm":
-            sub["pixel_values"] = torch.stack([s.get("neg_image", s["image"]) for s in good])
-            sub["itm_labels"] = torch.tensor([s.get("itm_label", 1) for s in good], dtype=torch.long)
-        return sub
+    def _plugin(self, name: str, pretrain: bool) -> Any:
+        from harness.registry import OBJECTIVES, TASKS
 
-    def _task_fields(self, base: dict[str, Any], good: list[dict[str, Any]]) -> dict[str, Any]:
+        if name not in self._plugins:
+            registry = OBJECTIVES if pretrain else TASKS
+            self._plugins[name] = registry.build(name) if name in registry else None
+        return self._plugins[name]
+
+    def _fields(self, name: str, base: dict[str, Any], good: list[dict[str, Any]], seed: int,
+                pretrain: bool) -> dict[str, Any]:
         sub = self._clean(base)
-        if self.task == "vqa":
-            sub["vqa_targets"] = vqa_targets([s["answer_labels"] for s in good], [s["answer_scores"] for s in good],
-                                             self.num_answers)
-            sub["question_id"] = torch.tensor([int(s["question_id"]) for s in good], dtype=torch.long)
-        elif self.task == "nlvr2":
-            sub["pixel_values_2"] = torch.stack([s["image_2"] for s in good])
-            sub["labels"] = torch.tensor([s["label"] for s in good], dtype=torch.long)
-        elif self.task == "snli-ve":
-            sub["labels"] = torch.tensor([s["label"] for s in good], dtype=torch.long)
-        elif self.task == "retrieval" and "neg_texts" in good[0]:
-            texts = [t for s in good for t in [s["text"], *s["neg_texts"]]]
-            enc = tokenize(self.tokenizer, texts, self.max_len)
-            per = 1 + len(good[0]["neg_texts"])
-            sub["input_ids"] = enc["input_ids"].view(len(good), per, -1)
-            sub["attention_mask"] = enc["attention_mask"].view(len(good), per, -1)
-        return sub
+        plugin = self._plugin(name, pretrain)
+        if plugin is None:
+            return sub
+        ctx = BatchContext(self.tokenizer, self.max_len, seed, base["encoding"], self.mlm_prob, self.num_answers)
+        return plugin.batch_fields(sub, good, ctx)
 
 
 class SeededDataset(SampleDataset):

@@ -115,7 +115,7 @@ def train_batches(exp: Any, *, stage: str, task: str | None, tokenizer: Any, ima
     table = load_table(exp, name, "train", image_size)
     pre = exp.pretrain
     objectives = tuple(pre.objectives) if stage == "pretrain" and pre is not None else ()
-    aux = "itm" if "itm" in objectives else ("retrieval" if name == "retrieval" else None)
+    aux = _sampler_draw(objectives if stage == "pretrain" else (name,), pretrain=stage == "pretrain")
     negatives = exp.finetune["retrieval"].negatives if name == "retrieval" and "retrieval" in exp.finetune else 15
     sampler = KeySampler(table, per_device_batch, seed, process_index, num_processes, aux=aux,
                          itm_prob=pre.itm_neg_prob if pre is not None else 0.5, negatives=negatives)
@@ -125,6 +125,15 @@ def train_batches(exp: Any, *, stage: str, task: str | None, tokenizer: Any, ima
     transform = ImageTransform(image_size, mean, std, randaugment=exp.data.randaugment)
     dataset = SeededDataset(table, transform, train=True)
     return _drain(_loader(dataset, sampler, collate, exp.data.num_workers), f"{name}/train")
+
+
+def _sampler_draw(names: tuple[str, ...], *, pretrain: bool) -> str | None:
+    """What the sampler draws per sample for these objectives/tasks (their plug-ins say)."""
+    from harness.registry import OBJECTIVES, TASKS
+
+    registry = OBJECTIVES if pretrain else TASKS
+    draws = [registry.build(n).sampler_draw for n in names if n in registry]
+    return next((d for d in draws if d), None)
 
 
 def eval_batches(exp: Any, *, task: str, split: str, tokenizer: Any, image_size: int, mean: Any, std: Any,

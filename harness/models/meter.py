@@ -1,8 +1,10 @@
 """METER assembled from factors: encoders → projection + type embedding → fusion → pooling → heads.
 
 ``MeterModel.forward(batch)`` takes ``{name: sub_batch}`` (layout in harness/README.md) and
-computes every requested loss inside forward, so one DDP forward covers them all. It
-returns ``{"loss": Σ weight·loss, "loss/<name>": ..., "logits/<name>": ...}``.
+computes every requested loss inside forward, so one DDP forward covers them all: each
+objective and task is a plug-in (``harness.train.plugin``, built by its registry entry) that owns
+its head, batch fields and loss; the model keeps encoders, projections, fusion, pooling and the
+decoder, and calls the plug-ins. It returns ``{"loss": Σ weight·loss, "loss/<name>": ..., "logits/<name>": ...}``.
 
 Retrieval evaluation encodes each image and text once (``encode_image``/``encode_text``
 return ``{"tokens", "mask"}`` dicts, indexable row-wise) and runs only fusion + head per
@@ -15,29 +17,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harness.models import mim
 from harness.models.config import ModelSpec
 from harness.models.fusion import INIT_STD, ModalityInput, Pooler, init_new_weights, init_std
 from harness.models.groups import declaring_modules
-from harness.models.heads import (
-    ClassifierMLP,
-    InBatchNegativesHead,
-    ITMHead,
-    MLMHead,
-    PatchCodeHead,
-    PatchRegressionHead,
-    RankHead,
-    SpanHead,
-)
-from harness.models.span import DecoderVocab, span_corrupt
+from harness.models.span import DecoderVocab
 
 Feats = dict[str, Tensor]
-TASK_CLASSES = {"snli-ve": 3, "nlvr2": 2}
-MIM_OBJECTIVES = ("mim-in-batch-negatives", "mim-discrete-code", "mim-regression")
-DEFAULT_MIM_CODES = 512
 
 
 class MeterModel(nn.Module):
@@ -56,12 +44,13 @@ class MeterModel(nn.Module):
         special_tokens: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__()
-        from harness.registry import ARCHITECTURES, FUSIONS
+        from harness.registry import ARCHITECTURES, FUSIONS, OBJECTIVES, TASKS
 
         tasks = dict(tasks or {})
         self.spec, self.objectives, self.tasks = spec, tuple(objectives), tuple(tasks)
         self.loss_weights = {name: float(w) for name, w in (loss_weights or {}).items()}
         self.mlm_prob, self.mim_prob = mlm_prob, mim_prob  # masking for MLM is the data's; kept for reference
+        self.image_size = image_size
         self.special_tokens = dict(special_tokens or {})
         h = spec.hidden
         self.vision, self.text = _declare(vision, "pretrained"), _declare(text, "pretrained")
@@ -82,10 +71,16 @@ class MeterModel(nn.Module):
             self.pooled_dim = 2 * h
         self.heads = nn.ModuleDict()
         self.mim_grid: mim.PatchGrid | None = None
-        for name in self.objectives:
-            self._add_objective_head(name, image_size)
-        for name, info in tasks.items():
-            self._add_task_head(name, info)
+        # Plug-ins are plain objects (not modules): their heads are ``self.heads[name]``.
+        self.plugins: dict[str, Any] = {}
+        for registry, names in ((OBJECTIVES, {name: {} for name in self.objectives}), (TASKS, tasks)):
+            for name, info in names.items():
+                if name not in registry:
+                    raise ValueError(f"the model has no head for {registry.kind} '{name}': "
+                                     f"{registry.unknown_message(name)}")
+                plugin = registry.build(name)
+                self.plugins[name] = plugin
+                self.heads[name] = plugin.build_head(self, info)
         self._check_weights()
         self._init_new_modules()
 
@@ -98,36 +93,15 @@ class MeterModel(nn.Module):
         for module in declaring_modules(self, ("random", "head")):
             init_new_weights(module, std)
 
-    def _add_objective_head(self, name: str, image_size: int | None) -> None:
-        h = self.spec.hidden
-        if name == "mlm":
-            self.heads["mlm"] = MLMHead(h, int(self.text.vocab_size))
-        elif name == "itm":
-            self.heads["itm"] = ITMHead(self.pooled_dim)
-        elif name == "span-corruption":
-            if self.decoder_vocab is None:
-                raise ValueError("objective 'span-corruption' needs model.architecture: encoder-decoder")
-            if "mask" not in self.special_tokens:
-                raise ValueError("objective 'span-corruption' needs the text tokenizer's mask token id "
-                                 "(special_tokens={'mask': ..., 'pad': ...})")
-            self.heads[name] = SpanHead(h, self.decoder_vocab.output_size)
-        elif name in MIM_OBJECTIVES:
-            grid = self.mim_grid or self._probe_grid(image_size)
-            self.mim_grid = grid
-            if name == "mim-regression":
-                self.heads[name] = PatchRegressionHead(h, grid.patch_dim)
-            elif name == "mim-discrete-code":
-                self.heads[name] = PatchCodeHead(h, DEFAULT_MIM_CODES)
-                self.patch_tokenizer: mim.PatchTokenizer = mim.KMeansPatchTokenizer(DEFAULT_MIM_CODES, grid.patch_dim)
-            else:
-                self.heads[name] = InBatchNegativesHead(h, grid.patch_dim)
-        else:
-            raise ValueError(f"the model has no head for objective '{name}'; known: mlm, itm, span-corruption, "
-                             f"{', '.join(MIM_OBJECTIVES)}")
-
     @torch.no_grad()
+    def patch_grid(self) -> mim.PatchGrid:
+        """The vision encoder's output token grid at the pre-training resolution (masked image
+        modelling's patches), from one forward on a blank image; probed once."""
+        if self.mim_grid is None:
+            self.mim_grid = self._probe_grid(self.image_size)
+        return self.mim_grid
+
     def _probe_grid(self, image_size: int | None) -> mim.PatchGrid:
-        """The encoder's output token grid, from one forward on a blank image."""
         size = image_size or getattr(self.vision, "image_size", None)
         if size is None:
             raise ValueError("masked image modelling needs image_size (the pre-training resolution)")
@@ -137,21 +111,6 @@ class MeterModel(nn.Module):
         tokens = self.vision(torch.zeros(1, 3, size, size, dtype=param.dtype, device=param.device)).shape[1]
         self.vision.train(was_training)
         return mim.patch_grid(tokens, size)
-
-    def _add_task_head(self, name: str, info: Mapping[str, Any]) -> None:
-        p, h2 = self.pooled_dim, 2 * self.spec.hidden
-        if name == "vqa":
-            if "num_answers" not in info:
-                raise ValueError("task 'vqa' needs tasks['vqa']['num_answers'] (the answer vocabulary size)")
-            self.heads["vqa"] = ClassifierMLP(p, h2, int(info["num_answers"]))
-        elif name == "snli-ve":
-            self.heads[name] = ClassifierMLP(p, h2, TASK_CLASSES[name])
-        elif name == "nlvr2":
-            self.heads[name] = ClassifierMLP(2 * p, h2, TASK_CLASSES[name])
-        elif name == "retrieval":
-            self.heads["retrieval"] = RankHead(p)
-        else:
-            raise ValueError(f"the model has no head for task '{name}'; known: vqa, snli-ve, nlvr2, retrieval")
 
     def _check_weights(self) -> None:
         known = set(self.objectives) | set(self.tasks)
@@ -193,16 +152,17 @@ class MeterModel(nn.Module):
 
     def score_pairs(self, image_feats: Feats, text_feats: Feats, head: str = "itm") -> Tensor:
         """Aligned pairs (row i with row i) → Float[N] score: ITM positive logit or rank score."""
-        pooled = self.pair_features(image_feats, text_feats)
-        if head == "itm":
-            if "itm" not in self.heads:
-                raise ValueError("score_pairs(head='itm') needs a model built with the 'itm' objective")
-            return self.heads["itm"](pooled)[:, 1]
-        if head == "rank":
-            if "retrieval" not in self.heads:
-                raise ValueError("score_pairs(head='rank') needs a model built with the 'retrieval' task")
-            return self.heads["retrieval"](pooled)
-        raise ValueError(f"unknown score head '{head}'; expected 'itm' or 'rank'")
+        scorers = {p.score_name: name for name, p in self.plugins.items() if p.score_name}
+        if head not in scorers:
+            from harness.registry import OBJECTIVES, TASKS
+
+            owners = [(e.name, reg.kind) for reg in (OBJECTIVES, TASKS) for e in reg if e.build().score_name == head]
+            if owners:
+                raise ValueError(f"score_pairs(head='{head}') needs a model built with the '{owners[0][0]}' "
+                                 f"{owners[0][1]}")
+            raise ValueError(f"unknown score head '{head}'; this model scores with {sorted(scorers) or 'none'}")
+        name = scorers[head]
+        return self.plugins[name].pair_score(self.heads[name], self.pair_features(image_feats, text_feats))
 
     # ---- forward ----------------------------------------------------------------------------
 
@@ -213,7 +173,7 @@ class MeterModel(nn.Module):
             if name not in self.objectives and name not in self.tasks:
                 raise KeyError(f"batch has a sub-batch '{name}', but the model was built for "
                                f"objectives {list(self.objectives)} and tasks {list(self.tasks)}")
-            loss, logits = self._run(name, sub)
+            loss, logits = self.plugins[name].loss(self, sub)
             out[f"loss/{name}"], out[f"logits/{name}"] = loss, logits
             weighted = self.loss_weights.get(name, 1.0) * loss
             total = weighted if total is None else total + weighted
@@ -221,89 +181,6 @@ class MeterModel(nn.Module):
             raise ValueError("empty batch: no sub-batch to compute a loss on")
         out["loss"] = total
         return out
-
-    def _run(self, name: str, sub: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
-        if name in MIM_OBJECTIVES:
-            return self._mim(name, sub)
-        if name == "span-corruption":
-            return self._span(sub)
-        image = self.encode_image(sub["pixel_values"])
-        if name == "mlm":
-            fused_text, _ = self.fuse(image, self.encode_text(sub["input_ids"], sub["attention_mask"]))
-            logits = self.heads["mlm"](fused_text)
-            return _token_cross_entropy(logits, sub["mlm_labels"]), logits
-        if name == "retrieval":
-            return self._retrieval(image, sub)
-        text = self.encode_text(sub["input_ids"], sub["attention_mask"])
-        pooled = self.pair_features(image, text)
-        if name == "vqa":
-            logits = self.heads["vqa"](pooled)
-            targets = sub["vqa_targets"].to(logits.dtype)
-            # METER: mean BCE over answers × number of answers (= sum over answers, mean over batch).
-            return F.binary_cross_entropy_with_logits(logits, targets) * targets.shape[1], logits
-        if name == "itm":
-            logits = self.heads["itm"](pooled)
-            return F.cross_entropy(logits, sub["itm_labels"]), logits
-        if name == "nlvr2":
-            second = self.encode_image(sub["pixel_values_2"], type_id=2)
-            pooled = torch.cat([pooled, self.pair_features(second, text)], dim=-1)
-        logits = self.heads[name](pooled)
-        return F.cross_entropy(logits, sub["labels"]), logits
-
-    def _retrieval(self, image: Feats, sub: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
-        ids, mask = sub["input_ids"], sub["attention_mask"]
-        b, options, length = ids.shape
-        text = self.encode_text(ids.reshape(b * options, length), mask.reshape(b * options, length))
-        # Each image is encoded once and repeated for its 1 + k captions.
-        rows = torch.arange(b, device=ids.device).repeat_interleave(options)
-        image = {k: v.index_select(0, rows) for k, v in image.items()}
-        scores = self.heads["retrieval"](self.pair_features(image, text)).view(b, options)
-        target = torch.zeros(b, dtype=torch.long, device=scores.device)
-        return F.cross_entropy(scores, target), scores
-
-    def _span(self, sub: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
-        assert self.decoder is not None and self.decoder_vocab is not None
-        corrupted = span_corrupt(sub["input_ids"], sub["attention_mask"], vocab=self.decoder_vocab,
-                                 mask_token_id=self.special_tokens["mask"],
-                                 pad_token_id=self.special_tokens.get("pad", 0))
-        image = self.encode_image(sub["pixel_values"])
-        text = self.encode_text(corrupted.input_ids, corrupted.attention_mask)
-        memory, memory_mask = self.memory(*self.fuse(image, text), image, text)
-        hidden = self.decoder(corrupted.decoder_input_ids, memory, memory_mask, corrupted.decoder_attention_mask)
-        logits = self.heads["span-corruption"](hidden)
-        return _token_cross_entropy(logits, corrupted.labels), logits
-
-    def _mim(self, name: str, sub: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
-        pixels = sub["pixel_values"]
-        grid = self.mim_grid
-        assert grid is not None
-        if pixels.shape[-1] != grid.grid * grid.patch:
-            raise ValueError(f"MIM heads were built for {grid.grid * grid.patch}px images; got {pixels.shape[-1]}px")
-        masked = mim.random_patch_mask(pixels.shape[0], grid.num_patches, self.mim_prob, pixels.device)
-        image = self.encode_image(mim.mask_pixels(pixels, masked, grid.patch))
-        _, fused_image = self.fuse(image, self.encode_text(sub["input_ids"], sub["attention_mask"]))
-        queries = fused_image[:, grid.extra_tokens:][masked]  # Float[M, H], the masked patches' tokens
-        patches = mim.patchify(pixels, grid.patch)  # the clean pixels are the targets
-        if name == "mim-regression":
-            predicted = self.heads[name](queries)
-            return F.mse_loss(predicted, patches[masked].to(predicted.dtype)), predicted
-        if name == "mim-discrete-code":
-            tokenizer = self.patch_tokenizer
-            if isinstance(tokenizer, mim.KMeansPatchTokenizer) and not tokenizer.is_fitted:
-                tokenizer.fit(patches.detach().flatten(0, 1))  # fallback; fit on training patches beforehand
-            logits = self.heads[name](queries)
-            return F.cross_entropy(logits, tokenizer.encode(patches[masked])), logits
-        # In-batch negatives: every patch of every image in the batch is a candidate.
-        logits = self.heads[name](queries, patches.flatten(0, 1).to(queries.dtype))
-        return F.cross_entropy(logits, masked.flatten().nonzero().squeeze(1)), logits
-
-    @torch.no_grad()
-    def fit_patch_tokenizer(self, pixel_values: Tensor, iters: int = 20, seed: int = 0) -> None:
-        """Fit the k-means MIM tokenizer on training images (Float[N, 3, H, W], normalised) before training."""
-        tokenizer = getattr(self, "patch_tokenizer", None)
-        if not isinstance(tokenizer, mim.KMeansPatchTokenizer) or self.mim_grid is None:
-            raise ValueError("fit_patch_tokenizer needs a model built with the 'mim-discrete-code' objective")
-        tokenizer.fit(mim.patchify(pixel_values, self.mim_grid.patch).flatten(0, 1), iters=iters, seed=seed)
 
     # ---- fine-tuning from pre-training ---------------------------------------------------------
 
@@ -323,10 +200,8 @@ class MeterModel(nn.Module):
             raise ValueError(f"the pre-training checkpoint does not fit this model ({len(mismatched)} tensors "
                              f"differ in shape: {shown}); was it trained with another model spec?")
         result = self.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
-        if "retrieval" in self.heads and "heads.itm.fc.weight" in state:
-            self.heads["retrieval"].init_from_itm(state["heads.itm.fc.weight"], state["heads.itm.fc.bias"])
-        if "nlvr2" in self.tasks:
-            self.inputs.init_second_image()
+        for plugin in self.plugins.values():
+            plugin.after_pretrained_load(self, state)
         return {"missing": [k for k in result.missing_keys if not k.startswith("heads.")],
                 "new_heads": sorted({k.split(".")[1] for k in result.missing_keys if k.startswith("heads.")}),
                 "unexpected": sorted(set(state) - set(own))}
@@ -344,14 +219,6 @@ def _adapt_vision(state: dict[str, Tensor], vision: nn.Module) -> dict[str, Tens
     adapted = adapt_state_dict(sub, vision)
     return {**{k: v for k, v in state.items() if not k.startswith(prefix)},
             **{prefix + k: v for k, v in adapted.items()}}
-
-
-def _token_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
-    """Mean CE over labelled tokens (-100 = none); 0 with a gradient when none is labelled."""
-    labels = labels.to(logits.device)
-    if not bool((labels != -100).any()):
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits.flatten(0, -2).float(), labels.flatten(), ignore_index=-100)
 
 
 def _declare(encoder: nn.Module, group: str) -> nn.Module:
@@ -376,7 +243,9 @@ def build_model(
 
     vision = VISION_ENCODERS.build(spec.vision, spec=spec, image_size=image_size)
     text = TEXT_ENCODERS.build(spec.text, spec=spec)
-    special = _special_tokens(spec, text) if "span-corruption" in objectives else {}
+    from harness.registry import OBJECTIVES
+
+    special = _special_tokens(spec, text) if any(OBJECTIVES.build(n).needs_special_tokens for n in objectives) else {}
     if image_size is None:
         from harness.models.vision import preprocess_config
 

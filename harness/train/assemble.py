@@ -73,7 +73,7 @@ def _evaluator(job: JobSpec, settings: TrainSettings, data: PipelineEvalData) ->
         zero_shot = zero_shot_retrieval()
 
         def evaluate_zero_shot(model: torch.nn.Module) -> list[MetricRow]:
-            metrics = zero_shot.evaluate(model, data, ZERO_SHOT_SPLIT, dataset)
+            metrics = zero_shot.evaluate(model, data, ZERO_SHOT_SPLIT, dataset=dataset)
             return [("pretrain", ZERO_SHOT_SPLIT, k, v) for k, v in metrics.items()]
 
         return evaluate_zero_shot

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from meter_standins import ALL_OBJECTIVES, ALL_TASKS, tiny_model
+from meter_standins import ALL_OBJECTIVES, ALL_TASKS, DECODER_OBJECTIVES, tiny_model
 from torch import nn
 
 from harness.models.groups import GROUP_NAMES, UndeclaredParameter, group_sizes, param_groups
@@ -12,7 +12,7 @@ from harness.models.groups import GROUP_NAMES, UndeclaredParameter, group_sizes,
 VARIANTS = [
     ("co-attention", "encoder-only", ALL_OBJECTIVES),
     ("merged-attention", "encoder-only", ALL_OBJECTIVES),
-    ("co-attention", "encoder-decoder", (*ALL_OBJECTIVES, "span-corruption")),
+    ("co-attention", "encoder-decoder", (*ALL_OBJECTIVES, *DECODER_OBJECTIVES)),
     ("merged-attention", "encoder-decoder", ("itm", "span-corruption")),
 ]
 

@@ -5,12 +5,22 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from meter_standins import ALL_OBJECTIVES, ALL_TASKS, IMAGE, full_batch, pair, text_batch, tiny_model
+from meter_standins import (
+    ALL_OBJECTIVES,
+    ALL_TASKS,
+    DECODER_OBJECTIVES,
+    IMAGE,
+    full_batch,
+    pair,
+    text_batch,
+    tiny_model,
+)
 
 from harness.models import mim
 from harness.models.config import ModelSpec
 from harness.models.meter import MeterModel
 from harness.registry import TEXT_ENCODERS, VISION_ENCODERS
+from harness.train.objectives.mim import fit_patch_tokenizer
 
 FUSIONS = ("co-attention", "merged-attention")
 ARCHITECTURES = ("encoder-only", "encoder-decoder")
@@ -24,7 +34,7 @@ def _one_thread() -> None:
 
 
 def _objectives(arch: str) -> tuple[str, ...]:
-    return (*ALL_OBJECTIVES, "span-corruption") if arch == "encoder-decoder" else ALL_OBJECTIVES
+    return (*ALL_OBJECTIVES, *DECODER_OBJECTIVES) if arch == "encoder-decoder" else ALL_OBJECTIVES
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
@@ -154,14 +164,15 @@ def test_kmeans_patch_tokenizer_separates_clusters_and_persists() -> None:
 def test_discrete_code_mim_saves_its_codebook_with_the_model() -> None:
     model = tiny_model(objectives=("mim-discrete-code",))
     model(full_batch(("mim-discrete-code",)))  # fits on the first batch when nobody fitted it
-    assert model.patch_tokenizer.is_fitted
-    assert "patch_tokenizer.codebook" in model.state_dict()
+    assert model.heads["mim-discrete-code"].tokenizer.is_fitted
+    assert "heads.mim-discrete-code.tokenizer.codebook" in model.state_dict()
     fresh = tiny_model(objectives=("mim-discrete-code",))
-    fresh.fit_patch_tokenizer(torch.randn(20, 3, IMAGE, IMAGE), iters=3)
-    codes = fresh.patch_tokenizer.encode(mim.patchify(torch.randn(2, 3, IMAGE, IMAGE), 8))
-    assert codes.shape == (2, 16) and int(codes.max()) < fresh.patch_tokenizer.num_codes
+    fit_patch_tokenizer(fresh, torch.randn(20, 3, IMAGE, IMAGE), iters=3)
+    tokenizer = fresh.heads["mim-discrete-code"].tokenizer
+    codes = tokenizer.encode(mim.patchify(torch.randn(2, 3, IMAGE, IMAGE), 8))
+    assert codes.shape == (2, 16) and int(codes.max()) < tokenizer.num_codes
     with pytest.raises(ValueError, match="mim-discrete-code"):
-        tiny_model(objectives=("itm",)).fit_patch_tokenizer(torch.randn(2, 3, IMAGE, IMAGE))
+        fit_patch_tokenizer(tiny_model(objectives=("itm",)), torch.randn(2, 3, IMAGE, IMAGE))
 
 
 def test_clear_errors() -> None:

@@ -1,0 +1,85 @@
+"""Image-text retrieval: each training image comes with its caption and k negative captions of
+other images; a rank head scores every (image, caption) pair and cross-entropy picks the positive.
+Evaluation ranks every pair of the split (``harness.train.retrieval``) by the rank head
+(fine-tuned) or the ITM head (zero-shot after pre-training)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from harness.data.collate import tokenize
+from harness.models.fusion import init_new_weights
+from harness.models.heads import Head
+from harness.train.plugin import BatchContext, Task
+from harness.train.retrieval import evaluate_retrieval
+
+if TYPE_CHECKING:
+    from harness.models.meter import MeterModel
+
+
+class RankHead(Head):
+    """Retrieval score Linear(pooled → 1); METER starts it from the ITM head's positive row."""
+
+    def __init__(self, pooled: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(pooled, 1)
+        init_new_weights(self)
+
+    @torch.no_grad()
+    def init_from_itm(self, itm_weight: Tensor, itm_bias: Tensor) -> None:
+        self.fc.weight.copy_(itm_weight[1:2])
+        self.fc.bias.copy_(itm_bias[1:2])
+
+    def forward(self, pooled: Tensor) -> Tensor:
+        return self.fc(pooled).squeeze(-1)
+
+
+class Retrieval(Task):
+    sampler_draw = "retrieval"
+    score_name = "rank"
+
+    def __init__(self, name: str | None = None, head: str = "rank") -> None:
+        super().__init__(name)
+        self.head = head  # which score ranks the pairs at evaluation: "rank" or "itm" (zero-shot)
+
+    def build_head(self, model: MeterModel, info: Mapping[str, Any]) -> nn.Module:
+        return RankHead(model.pooled_dim)
+
+    def batch_fields(self, sub: dict[str, Any], samples: list[dict[str, Any]], ctx: BatchContext) -> dict[str, Any]:
+        if "neg_texts" not in samples[0]:
+            return sub
+        texts = [t for s in samples for t in [s["text"], *s["neg_texts"]]]
+        enc = tokenize(ctx.tokenizer, texts, ctx.max_len)
+        per = 1 + len(samples[0]["neg_texts"])
+        sub["input_ids"] = enc["input_ids"].view(len(samples), per, -1)
+        sub["attention_mask"] = enc["attention_mask"].view(len(samples), per, -1)
+        return sub
+
+    def loss(self, model: MeterModel, sub: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
+        image = model.encode_image(sub["pixel_values"])
+        ids, mask = sub["input_ids"], sub["attention_mask"]
+        b, options, length = ids.shape
+        text = model.encode_text(ids.reshape(b * options, length), mask.reshape(b * options, length))
+        # Each image is encoded once and repeated for its 1 + k captions.
+        rows = torch.arange(b, device=ids.device).repeat_interleave(options)
+        image = {k: v.index_select(0, rows) for k, v in image.items()}
+        scores = model.heads[self.name](model.pair_features(image, text)).view(b, options)
+        target = torch.zeros(b, dtype=torch.long, device=scores.device)
+        return F.cross_entropy(scores, target), scores
+
+    def pair_score(self, head: nn.Module, pooled: Tensor) -> Tensor:
+        return head(pooled)
+
+    def after_pretrained_load(self, model: MeterModel, state: Mapping[str, Tensor]) -> None:
+        if "heads.itm.fc.weight" in state:  # METER: the rank head starts from ITM's positive row
+            head = model.heads[self.name]
+            assert isinstance(head, RankHead)
+            head.init_from_itm(state["heads.itm.fc.weight"], state["heads.itm.fc.bias"])
+
+    def evaluate(self, model: nn.Module, data: Any, split: str, **kwargs: Any) -> dict[str, float]:
+        return evaluate_retrieval(model, data.retrieval_set(split, kwargs.get("dataset")), head=self.head)
