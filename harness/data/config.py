@@ -19,6 +19,9 @@ class SyntheticSpec(Strict):
     captions_per_image: int = Field(3, ge=1)
     max_objects: int = Field(3, ge=1, le=5)
     questions_per_image: int = Field(4, ge=1)
+    # NLVR2 statements (each with its own partner image) and SNLI-VE hypotheses per image: with
+    # 100 evaluation images one per image left a 100-example test set (±5 points of noise).
+    statements_per_image: int = Field(4, ge=1)
 
 
 class DataSpec(Strict):

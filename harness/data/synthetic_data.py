@@ -106,20 +106,23 @@ def build_split(spec: SyntheticSpec, split: str, image_size: int | None = None, 
 
 
 def _fill_tasks(out: SyntheticSplit, spec: SyntheticSpec) -> None:
-    rng = scene_rng(spec.seed, f"{out.name}/tasks")
+    """Every task's rows. One random stream per task, so that redesigning one task's texts
+    leaves the others' rows as they were."""
+    rngs = {task: scene_rng(spec.seed, f"{out.name}/{task}") for task in ("vqa", "nlvr2", "snli-ve")}
     index = {a: i for i, a in enumerate(out.answers)}
     n = len(out.scenes)
     for i, scene in enumerate(out.scenes):
-        for question, answer, qtype in vqa_questions(scene, rng, spec.questions_per_image):
-            votes = annotator_answers(answer, answer_family(qtype, answer, spec.max_objects), rng)
+        for question, answer, qtype in vqa_questions(scene, rngs["vqa"], spec.questions_per_image):
+            votes = annotator_answers(answer, answer_family(qtype, answer, spec.max_objects), rngs["vqa"])
             scores = soft_scores(votes, normalise=False)  # our answers are already normal
             labels = [index[a] for a in scores]
             out.vqa.append((i, question, labels, [scores[a] for a in scores], qtype))
-        partner = (i + 1 + int(rng.integers(n - 1))) % n if n > 1 else i
-        statement, label = nlvr2_statement(scene, out.scenes[partner], rng)
-        out.nlvr2.append((i, partner, statement, label))
-        hypothesis, label = snli_hypothesis(scene, rng)
-        out.snli.append((i, hypothesis, label))
+        for _ in range(spec.statements_per_image):
+            partner = (i + 1 + int(rngs["nlvr2"].integers(n - 1))) % n if n > 1 else i
+            statement, label = nlvr2_statement(scene, out.scenes[partner], rngs["nlvr2"])
+            out.nlvr2.append((i, partner, statement, label))
+            hypothesis, label = snli_hypothesis(scene, rngs["snli-ve"])
+            out.snli.append((i, hypothesis, label))
 
 
 # ---- baselines --------------------------------------------------------------------------------
