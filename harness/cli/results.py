@@ -1,6 +1,7 @@
-"""``harness results grids/X.yaml --format csv|parquet|json [--out FILE]``: export a grid's results.
+"""``harness results grids/X.yaml --format csv|parquet|json|jsonl [--final] [--out FILE]``: a grid's results.
 
-One row per job × metric value (jobs without results included, status "missing").
+One row per job × metric value (jobs without results included, status "missing"); factor columns
+named ``model_text`` etc.; ``--final``: only each run's final evaluation rows.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from pathlib import Path
 from harness.cli import UserError
 from harness.cli.common import add_grid_args, load_grid, results_path
 
-FORMATS = ("csv", "parquet", "json")
+FORMATS = ("csv", "parquet", "json", "jsonl")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_grid_args(parser)
-    parser.add_argument("--format", choices=FORMATS, default="csv", help="output format (default: csv)")
+    parser.add_argument("--format", choices=FORMATS, default="csv",
+                        help="output format (default: csv; jsonl: one JSON object per line)")
+    parser.add_argument("--final", action="store_true",
+                        help="only each run's final evaluation rows (last step per split and metric; no training loss)")
     parser.add_argument("--out", help="output file (default: stdout; for parquet: "
                         "<results>/reports/<grid>/results.parquet)")
 
@@ -27,11 +31,13 @@ def run(args: argparse.Namespace) -> int:
     results = results_path(args)
     from harness.cli.report import store_warnings_to_stderr
     from harness.paths import report_dir
-    from harness.report.export import results_frame
+    from harness.report.export import final_rows, results_frame
     from harness.store import Store
 
     with store_warnings_to_stderr():
         frame = results_frame(grid.jobs, Store(results))
+    if args.final:
+        frame = final_rows(frame)
     out = Path(args.out) if args.out else None
     if args.format == "parquet" and out is None:
         out = report_dir(results, grid.name) / "results.parquet"
@@ -44,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         frame.to_csv(out if out is not None else sys.stdout, index=False)
     else:
-        text = frame.to_json(orient="records", date_format="iso", indent=1)
+        lines = args.format == "jsonl"
+        text = frame.to_json(orient="records", date_format="iso", lines=lines, indent=None if lines else 1)
+        text = text.rstrip("\n")
         if out is None:
             print(text)
         else:

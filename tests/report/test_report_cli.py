@@ -49,7 +49,7 @@ def test_report_with_results_and_a_corrupt_file(tmp_path: Path, capsys, grid) ->
     assert "warning: results store: unreadable file" in captured.err
 
 
-@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "parquet"])
 def test_results_export(tmp_path: Path, grid, fmt: str) -> None:
     run_id = _fill_one(tmp_path, grid)
     out = tmp_path / f"out.{fmt}"
@@ -58,13 +58,34 @@ def test_results_export(tmp_path: Path, grid, fmt: str) -> None:
         frame = pd.read_csv(out)
     elif fmt == "json":
         frame = pd.DataFrame(json.loads(out.read_text()))
+    elif fmt == "jsonl":
+        lines = out.read_text().splitlines()
+        assert len(lines) == len(grid.jobs) and all(line.startswith("{") for line in lines)
+        frame = pd.DataFrame([json.loads(line) for line in lines])
     else:
         frame = pd.read_parquet(out)
     assert len(frame) == len(grid.jobs)  # one metric row for the done job, one empty row per other job
     done = frame[frame["run_id"] == run_id].iloc[0]
     assert done["status"] == "done" and done["value"] == pytest.approx(0.42) and done["metric"] == "vqa_score"
-    assert done["f_model.text"] == grid.jobs[0].factors["model.text"]
+    assert done["model_text"] == grid.jobs[0].factors["model.text"]
     assert sorted(frame["status"].unique()) == ["done", "failed", "missing"]
+    assert len(frame.query("model_text == 'emb-only' and status == 'done'")) == 1  # no backticks needed
+
+
+def test_results_final_keeps_only_each_runs_last_evaluation(tmp_path: Path, grid) -> None:
+    run_id = _fill_one(tmp_path, grid)
+    split = grid.jobs[0].experiment.finetune["vqa"].eval_splits[0]
+    Store(tmp_path).write_metrics(run_id, [
+        {"stage": "finetune", "task": "vqa", "split": split, "metric": "vqa_score", "value": 0.30, "step": 100},
+        {"stage": "finetune", "task": "vqa", "split": "train", "metric": "loss", "value": 1.5, "step": 300}])
+    out = tmp_path / "all.csv"
+    assert main(["results", GRID, "--results", str(tmp_path), "--out", str(out)]) == 0
+    assert len(pd.read_csv(out).query("run_id == @run_id")) == 3
+    assert main(["results", GRID, "--results", str(tmp_path), "--final", "--out", str(out)]) == 0
+    frame = pd.read_csv(out)
+    mine = frame[frame["run_id"] == run_id]
+    assert len(mine) == 1 and mine.iloc[0]["value"] == pytest.approx(0.42) and mine.iloc[0]["step"] == 300
+    assert len(frame) == len(grid.jobs)  # jobs without metrics stay, one row each
 
 
 def test_results_parquet_defaults_to_the_report_folder(tmp_path: Path, capsys, grid) -> None:
