@@ -22,6 +22,7 @@ from harness.train import checkpoint
 from harness.train.errors import SimulatedKill, StopTraining, TrainingFailed
 from harness.train.flops import mfu, peak_flops, peak_memory_mb
 from harness.train.optim import build_optimizer, build_scheduler, current_lrs
+from harness.train.progress_line import progress_bar
 from harness.train.record import ProgressFile
 from harness.train.settings import TrainSettings
 
@@ -259,7 +260,7 @@ class Trainer:
         progress = ProgressFile(self.run_dir, self.run_id, s.total_steps) if self.main else None
         if progress is not None:
             progress.write("running", step)
-        bar = _progress_bar(s.total_steps, step, disable=not self.main)
+        bar = progress_bar(s.total_steps, step, disable=not self.main)
         self.model.train()
         attempt_time, attempt_steps = 0.0, 0
         try:
@@ -331,10 +332,3 @@ def _has_unused_parameters(model: nn.Module, batch: dict[str, Any]) -> bool:
 def _chain_first(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     yield first
     yield from rest
-
-
-def _progress_bar(total: int, initial: int, disable: bool) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, disable=disable, unit="step", dynamic_ncols=True,
-                mininterval=1.0 if sys.stderr.isatty() else 30.0)
