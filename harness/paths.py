@@ -21,6 +21,11 @@ def store_dir(results: Path) -> Path:
     return results / "store"
 
 
+def trackers_dir(results: Path) -> Path:
+    """W&B offline runs, TensorBoard logs and the MLflow file store of every grid."""
+    return results / "trackers"
+
+
 def report_dir(results: Path, grid: str) -> Path:
     return results / "reports" / grid
 

@@ -97,6 +97,21 @@ class OptimSpec(Strict):
     grad_clip: float | None = Field(None, gt=0)
 
 
+# tracker name → the module it needs (the pyproject extra of the same name installs it)
+TRACKER_PACKAGES = {"wandb": "wandb", "tensorboard": "tensorboard", "mlflow": "mlflow"}
+
+
+def missing_tracker_package(tracker: str) -> str | None:
+    """An error message when ``tracker``'s package is not importable here, else None."""
+    import importlib.util
+
+    module = TRACKER_PACKAGES[tracker]
+    if importlib.util.find_spec(module) is not None:
+        return None
+    return (f"tracker '{tracker}' needs the '{module}' package: pip install 'meter-harness[{tracker}]' "
+            f"(or drop it from train.trackers)")
+
+
 class TrainSpec(Strict):
     """How the trainer runs: precision and determinism change results, the rest does not."""
 
@@ -104,7 +119,20 @@ class TrainSpec(Strict):
     deterministic: bool = False
     checkpoint_every: int | None = Field(None, ge=1)
     log_every: int = Field(10, ge=1)
-    trackers: tuple[Literal["tensorboard", "wandb"], ...] = ()
+    # Experiment trackers (placement: never in a run id); see harness/train/tracking.py and the README.
+    trackers: tuple[Literal["wandb", "tensorboard", "mlflow"], ...] = ()
+
+    @field_validator("trackers")
+    @classmethod
+    def _tracker_packages(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        # Refused here (exit 2, nothing dispatched) rather than discovered in a job's log.txt.
+        for name in v:
+            problem = missing_tracker_package(name)
+            if problem is not None:
+                raise ValueError(problem)
+        if len(set(v)) != len(v):
+            raise ValueError(f"duplicate trackers in {list(v)}")
+        return v
 
 
 class ResourcesSpec(Strict):

@@ -8,13 +8,13 @@ pre-training job's ``model.safetensors`` when the job depends on one.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from harness.paths import run_dir
+from harness.paths import run_dir, trackers_dir
 from harness.spec.schema import JobSpec
 from harness.train.errors import TrainingFailed
 from harness.train.flops import train_flops_per_sample
@@ -22,6 +22,7 @@ from harness.train.loop import MetricRow, TrainParts
 from harness.train.objectives import objectives_metrics
 from harness.train.settings import TrainSettings, resolve
 from harness.train.tasks import build_task, zero_shot_retrieval
+from harness.train.tracking import tracked_run
 
 ZERO_SHOT_SPLIT = "test"
 
@@ -105,6 +106,8 @@ def build_parts(job: JobSpec, results: Path, num_processes: int) -> tuple[TrainP
     tasks = {job.task: dict(pipeline.task_info(exp, job.task))} if job.stage == "finetune" and job.task else {}
     train_size = tasks[job.task].get("train_size") if tasks else None
     settings = resolve(job, num_processes, train_size)
+    if settings.trackers:
+        settings = replace(settings, tracked=tracked_run(job, trackers_dir(results)))
     set_seed(job.seed)
     pre = exp.pretrain if job.stage == "pretrain" else None
     model = build_model(

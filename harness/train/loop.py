@@ -7,7 +7,6 @@ is the same for pre-training and every task, and tests drive it with tiny stand-
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from harness.train.optim import build_optimizer, build_scheduler, current_lrs
 from harness.train.progress_line import progress_bar
 from harness.train.record import ProgressFile
 from harness.train.settings import TrainSettings
+from harness.train.tracking import Trackers
 
 MetricRow = tuple[str, str, str, float]  # (task, split, metric, value)
 
@@ -74,18 +74,9 @@ def make_accelerator(settings: TrainSettings, run_dir: Path) -> Any:
         raise TrainingFailed("train.precision fp16 needs a GPU; use fp32 (or bf16) on CPU")
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
-    kwargs: dict[str, Any] = {}
-    if settings.trackers:
-        import importlib.util
-
-        for tracker in settings.trackers:  # Accelerate skips a missing tracker silently
-            if importlib.util.find_spec(tracker) is None:
-                print(f"warning: train.trackers lists '{tracker}', but the '{tracker}' package is not installed; "
-                      "nothing is logged to it", file=sys.stderr)
-        kwargs = {"log_with": list(settings.trackers), "project_dir": str(run_dir / "trackers")}
     mixed = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[settings.precision]
     return Accelerator(mixed_precision=mixed, gradient_accumulation_steps=settings.accumulation,
-                       cpu=not torch.cuda.is_available(), **kwargs)
+                       cpu=not torch.cuda.is_available())
 
 
 def oom_message(settings: TrainSettings) -> str:
@@ -127,6 +118,7 @@ class Trainer:
         self.on_eval, self.stop_after = on_eval, stop_after
         self.accelerator = make_accelerator(settings, run_dir)
         self.main = self.accelerator.is_main_process
+        self.trackers = Trackers((), None, self.main)
         self.state: dict[str, Any] = {"step": 0, "history": [], "window": {}, "train_time_s": 0.0,
                                       "samples": 0, "flops_per_sample": None}
 
@@ -160,8 +152,8 @@ class Trainer:
             flops = self.state["flops_per_sample"]
             self.state = checkpoint.load(acc, found[1])
             self.state["flops_per_sample"] = self.state.get("flops_per_sample") or flops
-        if s.trackers:
-            acc.init_trackers(self.run_id[:20], config={"run_id": self.run_id, **s.lrs})
+        # Opened after the checkpoint is loaded: a resumed W&B run continues at the restored step.
+        self.trackers = Trackers(s.trackers, s.tracked, self.main)
         return _chain_first(first, batches)
 
     # ----- one optimizer step ----------------------------------------------------------------------
@@ -212,8 +204,7 @@ class Trainer:
         means["step_time_s"] = steps_time
         means["samples_per_s"] = self.s.global_batch / steps_time if steps_time > 0 else 0.0
         self.state["history"] += self._rows(self.s.task or "pretrain", "train", means, step)
-        if self.s.trackers:
-            self.accelerator.log(means, step=step)
+        self.trackers.log({f"train/{k}": v for k, v in means.items()}, step)
         if progress is not None:
             progress.write("running", step, loss=means.get("loss"), metrics=self._last_eval())
 
@@ -234,6 +225,7 @@ class Trainer:
             for task, split, metric, value in rows:
                 self.state["history"] += self._rows(task, split, {metric: value}, step)
                 metrics[f"{split}/{metric}"] = float(value)
+        self.trackers.log(metrics, step)
         return metrics
 
     def _intermediate_eval(self, step: int) -> str | None:
@@ -313,8 +305,7 @@ class Trainer:
             "num_processes": s.num_processes, "accumulation": s.accumulation,
             "per_device_batch": s.per_device_batch, "global_batch": s.global_batch,
         }
-        if s.trackers:
-            self.accelerator.end_training()
+        self.trackers.finish()
         return LoopResult(status, step, list(self.state["history"]), final, stats, reason, self.accelerator,
                           self.accelerator.unwrap_model(self.model))
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 from harness.registry import TASKS
 from harness.spec.schema import JobSpec
+from harness.train.tracking import TrackedRun
 
 Precision = Literal["fp32", "bf16", "fp16"]
 
@@ -42,6 +43,7 @@ class TrainSettings:
     checkpoint_at_end: bool = True  # benches turn it off: paper-scale state is gigabytes
     eval_every: int | None = None
     trackers: tuple[str, ...] = ()
+    tracked: TrackedRun | None = None  # who the run is, for the trackers (set where the results root is known)
     objectives: tuple[str, ...] = field(default_factory=tuple)
 
 
