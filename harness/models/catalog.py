@@ -64,16 +64,18 @@ _vision("clip-vit-224/16", "CLIP ViT-B/16 image tower, 224px (METER: 11 blocks, 
         family="clip", timm="vit_base_patch16_clip_quickgelu_224.openai", mean=_CLIP_MEAN, std=_CLIP_STD,
         image_size=224, patch_size=16, width=768, layers=12)
 
-_text("bert", "BERT-base-uncased", hf="bert-base-uncased", width=768, layers=12, vocab=30522)
-_text("roberta", "RoBERTa-base (BPE tokenizer)", hf="roberta-base", width=768, layers=12, vocab=50265)
-_text("electra", "ELECTRA-base discriminator", hf="google/electra-base-discriminator", width=768, layers=12,
-      vocab=30522)
-_text("albert", "ALBERT-base-v2 (shared layers, 128-d embeddings)", hf="albert-base-v2", width=768, layers=12,
-      vocab=30000)
-_text("deberta", "DeBERTa-base (disentangled attention)", hf="microsoft/deberta-base", width=768, layers=12,
+# family: the transformers family (harness/models/text_families.py) that builds it.
+_text("bert", "BERT-base-uncased", family="bert", hf="bert-base-uncased", width=768, layers=12, vocab=30522)
+_text("roberta", "RoBERTa-base (BPE tokenizer)", family="roberta", hf="roberta-base", width=768, layers=12,
       vocab=50265)
+_text("electra", "ELECTRA-base discriminator", family="electra", hf="google/electra-base-discriminator", width=768,
+      layers=12, vocab=30522)
+_text("albert", "ALBERT-base-v2 (shared layers, 128-d embeddings)", family="albert", hf="albert-base-v2", width=768,
+      layers=12, vocab=30000)
+_text("deberta", "DeBERTa-base (disentangled attention)", family="deberta", hf="microsoft/deberta-base", width=768,
+      layers=12, vocab=50265)
 _text("emb-only", "word embeddings only, initialised from BERT's embedding layer; no transformer layers",
-      hf="bert-base-uncased", width=768, layers=0, vocab=30522)
+      family="bert", embeddings_only=True, hf="bert-base-uncased", width=768, layers=0, vocab=30522)
 
 
 @FUSIONS.register("co-attention", "per-modality layers: self-attn, cross-attn to the other stream, FFN")

@@ -15,40 +15,8 @@ import torch
 from torch import nn
 
 from harness.models.config import ModelSpec
+from harness.models.text_families import model_from_config, paper_config, text_family, tiny_config
 from harness.registry import TEXT_ENCODERS
-
-# family → (config class, model class, masked-LM class, extra model init kwargs). Poolers are left
-# out: METER pools in its own layers, and unused parameters would break DDP.
-FAMILIES: dict[str, tuple[str, str, str, dict[str, Any]]] = {
-    "bert": ("BertConfig", "BertModel", "BertForMaskedLM", {"add_pooling_layer": False}),
-    "roberta": ("RobertaConfig", "RobertaModel", "RobertaForMaskedLM", {"add_pooling_layer": False}),
-    "electra": ("ElectraConfig", "ElectraModel", "ElectraForMaskedLM", {}),
-    "albert": ("AlbertConfig", "AlbertModel", "AlbertForMaskedLM", {"add_pooling_layer": False}),
-    "deberta": ("DebertaConfig", "DebertaModel", "DebertaForMaskedLM", {}),
-}
-_BASE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072}
-# The published base configurations (bert-base-uncased, roberta-base, ...), for building offline.
-PAPER_CONFIGS: dict[str, dict[str, Any]] = {
-    "bert": {**_BASE, "vocab_size": 30522},
-    "roberta": {**_BASE, "vocab_size": 50265, "max_position_embeddings": 514, "type_vocab_size": 1,
-                "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "layer_norm_eps": 1e-5},
-    "electra": {**_BASE, "vocab_size": 30522, "embedding_size": 768},
-    "albert": {**_BASE, "vocab_size": 30000, "embedding_size": 128, "hidden_act": "gelu_new",
-               "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0},
-    "deberta": {**_BASE, "vocab_size": 50265, "relative_attention": True, "pos_att_type": ["c2p", "p2c"],
-                "max_relative_positions": -1, "position_biased_input": False, "layer_norm_eps": 1e-7,
-                "type_vocab_size": 0},
-}
-# (mask, pad) token ids of the published tokenizers, for encoders built without loading one.
-PAPER_SPECIAL_IDS: dict[str, tuple[int, int]] = {
-    "bert": (103, 0), "roberta": (50264, 1), "electra": (103, 0), "albert": (4, 0), "deberta": (50264, 0),
-}
-TINY_MAX_POSITIONS = 128
-_TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128}
-_TINY_EXTRA: dict[str, dict[str, Any]] = {
-    "bert": {}, "roberta": {"type_vocab_size": 1}, "electra": {"embedding_size": 32},
-    "albert": {"embedding_size": 32}, "deberta": dict(PAPER_CONFIGS["deberta"], **_TINY),
-}
 
 
 def text_meta(name: str) -> dict[str, Any]:
@@ -56,35 +24,8 @@ def text_meta(name: str) -> dict[str, Any]:
 
 
 def family_of(name: str) -> str:
-    """The transformers family of a text encoder (``emb-only`` comes from BERT)."""
-    text_meta(name)  # unknown names raise with a suggestion
-    return "bert" if name == "emb-only" else name
-
-
-def transformers_class(class_name: str) -> Any:
-    import transformers
-
-    return getattr(transformers, class_name)
-
-
-def tiny_config(family: str, tokenizer: Any) -> Any:
-    """The tiny config of ``family`` sized to the zoo's word-level ``tokenizer``."""
-    kwargs: dict[str, Any] = {**_TINY_EXTRA[family], **_TINY, "vocab_size": len(tokenizer),
-                              "pad_token_id": tokenizer.pad_token_id,
-                              "max_position_embeddings": TINY_MAX_POSITIONS}
-    if family == "roberta":  # RoBERTa numbers positions from pad_token_id + 1
-        kwargs.update(max_position_embeddings=TINY_MAX_POSITIONS + tokenizer.pad_token_id + 1,
-                      bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id)
-    return transformers_class(FAMILIES[family][0])(**kwargs)
-
-
-def paper_config(family: str) -> Any:
-    return transformers_class(FAMILIES[family][0])(**PAPER_CONFIGS[family])
-
-
-def model_from_config(family: str, config: Any) -> nn.Module:
-    _, model_cls, _, init_kwargs = FAMILIES[family]
-    return transformers_class(model_cls)(config, **init_kwargs)
+    """The transformers family of a text encoder (its catalog line says; ``emb-only`` is BERT's)."""
+    return str(text_meta(name)["family"])  # unknown names raise with a suggestion
 
 
 class TextEncoder(nn.Module):
@@ -115,7 +56,7 @@ class EmbeddingEncoder(nn.Module):
                  special_ids: tuple[int, int]) -> None:
         super().__init__()
         self.mask_token_id, self.pad_token_id = special_ids
-        self.name = "emb-only"
+        self.name = "emb-only"  # the catalog's name of the embeddings-only encoder
         self.word_embeddings = nn.Embedding(vocab_size, width)
         self.position_embeddings = nn.Embedding(max_positions, width)
         self.norm = nn.LayerNorm(width, eps=eps)
@@ -145,7 +86,7 @@ def build_text_encoder(name: str, *, spec: ModelSpec) -> nn.Module:
     family = family_of(name)
     backbone = _backbone(family, spec)
     special = _special_ids(family, spec)
-    if name == "emb-only":
+    if text_meta(name).get("embeddings_only"):
         return EmbeddingEncoder.from_bert(backbone, special)
     return TextEncoder(backbone, name=name, special_ids=special)
 
@@ -155,7 +96,7 @@ def _special_ids(family: str, spec: ModelSpec) -> tuple[int, int]:
     if spec.scale == "tiny":
         tokenizer = load_tokenizer(spec)
         return int(tokenizer.mask_token_id), int(tokenizer.pad_token_id)
-    return PAPER_SPECIAL_IDS[family]
+    return text_family(family).special_ids
 
 
 def _backbone(family: str, spec: ModelSpec) -> nn.Module:
@@ -168,7 +109,7 @@ def _backbone(family: str, spec: ModelSpec) -> nn.Module:
         return model_from_config(family, paper_config(family))
     from harness.models.weights import load_hf_model, quiet_progress
 
-    init_kwargs = FAMILIES[family][3]
+    init_kwargs = text_family(family).init_kwargs
     if spec.scale == "tiny":
         from transformers import AutoModel
 
@@ -179,7 +120,7 @@ def _backbone(family: str, spec: ModelSpec) -> nn.Module:
         dropout = {"hidden_dropout_prob": spec.dropout, "attention_probs_dropout_prob": spec.dropout}
         with quiet_progress():
             return AutoModel.from_pretrained(folder, local_files_only=True, **init_kwargs, **dropout)
-    return load_hf_model(family, text_meta(family)["hf"], spec.weights_dir, **init_kwargs)
+    return load_hf_model(family, text_meta(spec.text)["hf"], spec.weights_dir, **init_kwargs)
 
 
 def load_tokenizer(spec: ModelSpec) -> Any:
@@ -193,4 +134,4 @@ def load_tokenizer(spec: ModelSpec) -> Any:
         return AutoTokenizer.from_pretrained(tokenizer_dir(spec.weights_dir), local_files_only=True)
     from harness.models.weights import load_hf_tokenizer
 
-    return load_hf_tokenizer(family, text_meta(family)["hf"], spec.weights_dir)
+    return load_hf_tokenizer(family, text_meta(spec.text)["hf"], spec.weights_dir)

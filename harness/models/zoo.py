@@ -48,13 +48,13 @@ def zoo_steps() -> int:
 
 def recipe() -> dict[str, Any]:
     """Everything that determines the zoo's weights (its hash names the zoo folder)."""
-    from harness.models.text import _TINY, _TINY_EXTRA, TINY_MAX_POSITIONS
-    from harness.models.vision import TINY_IMAGE_SIZE, tiny_arch, vision_meta
+    from harness.models.text_families import tiny_recipe
+    from harness.models.vision_families import TINY_IMAGE_SIZE, tiny_arch, vision_meta
 
     vision = {n: {"arch": tiny_arch(n), "mean": vision_meta(n)["mean"], "std": vision_meta(n)["std"]}
               for n in VISION_ENCODERS.names()}
     return {"version": ZOO_VERSION, "steps": zoo_steps(), "data": _DATA, "train": _TRAIN,
-            "text": {"tiny": _TINY, "extra": _TINY_EXTRA, "max_positions": TINY_MAX_POSITIONS},
+            "text": tiny_recipe(),
             "vision": vision, "image_size": TINY_IMAGE_SIZE}
 
 
@@ -70,8 +70,7 @@ def zoo_root() -> Path:
 def canonical(kind: str, name: str) -> tuple[str, str]:
     """(kind, entry name): validates the name; ``emb-only`` lives in the BERT entry."""
     if kind == "text":
-        TEXT_ENCODERS.get(name)
-        return "text", "bert" if name == "emb-only" else name
+        return "text", str(TEXT_ENCODERS.get(name).meta["family"])  # emb-only lives in the BERT entry
     if kind == "vision":
         VISION_ENCODERS.get(name)
         return "vision", name
@@ -79,7 +78,7 @@ def canonical(kind: str, name: str) -> tuple[str, str]:
 
 
 def all_entries() -> list[tuple[str, str]]:
-    text = [("text", n) for n in TEXT_ENCODERS.names() if n != "emb-only"]
+    text = sorted({("text", str(e.meta["family"])) for e in TEXT_ENCODERS})  # one entry per family
     return text + [("vision", n) for n in VISION_ENCODERS.names()]
 
 
@@ -240,7 +239,7 @@ def _build_text(tmp: Path, family: str, steps: int, on_step: Any, data: dict[str
 
 def _build_vision(tmp: Path, name: str, steps: int, on_step: Any, data: dict[str, Any]) -> dict[str, Any]:
     from harness.data.synthetic import render_images
-    from harness.models.vision import TINY_IMAGE_SIZE, tiny_arch
+    from harness.models.vision_families import TINY_IMAGE_SIZE, tiny_arch
     from harness.models.weights import save_state_dict
     from harness.models.zoo_train import train_vision_attributes
 

@@ -45,10 +45,10 @@ def train_text_mlm(family: str, tokenizer: Any, corpus: list[str], *, steps: int
                    seed: int, on_step: OnStep | None = None) -> tuple[nn.Module, dict[str, float]]:
     """MLM-pre-train the tiny ``family`` model on ``corpus``; returns (base model without the MLM head,
     stats)."""
-    from harness.models.text import FAMILIES, tiny_config, transformers_class
+    from harness.models.text_families import mlm_model_from_config, tiny_config
 
     torch.manual_seed(seed)
-    model = transformers_class(FAMILIES[family][2])(tiny_config(family, tokenizer))
+    model = mlm_model_from_config(family, tiny_config(family, tokenizer))
     enc = tokenizer(corpus, padding=True, truncation=True, max_length=64, return_tensors="pt",
                     return_special_tokens_mask=True)
     special = enc["special_tokens_mask"].bool() | (enc["attention_mask"] == 0)
@@ -112,7 +112,7 @@ def train_vision_attributes(name: str, images: np.ndarray, labels: dict[str, np.
                             on_step: OnStep | None = None) -> tuple[nn.Module, dict[str, float]]:
     """Pre-train the tiny timm backbone of ``name`` to predict the scene labels from its pooled token
     (CLS, or the token mean for Swin); returns (backbone, stats)."""
-    from harness.models.vision import TINY_IMAGE_SIZE, VisionEncoder, create_backbone, vision_meta
+    from harness.models.vision_families import TINY_IMAGE_SIZE, VisionEncoder, create_backbone, vision_meta
 
     torch.manual_seed(seed)
     meta = vision_meta(name)
