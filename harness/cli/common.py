@@ -9,6 +9,17 @@ from harness.cli import UserError
 from harness.paths import results_root
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1 (and below 2**31), e.g. for --sample and --workers."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got '{text}'") from None
+    if not 1 <= value < 2**31:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {value}")
+    return value
+
+
 def add_grid_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("grid", help="grid file, e.g. grids/text_encoders.yaml")
     parser.add_argument("--profile", help="profile of the grid file (default: its default_profile, else 'local')")

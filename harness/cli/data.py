@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from harness.cli import UserError
+from harness.cli.common import positive_int
 
 CONVERTIBLE = ("coco", "f30k", "vqav2", "nlvr2", "snli-ve", "vg", "sbu", "gcc")
 TASKS = ("vqa", "nlvr2", "snli-ve", "retrieval")
@@ -22,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                       help="rows per shard of sbu_N / conceptual_caption_*_N (METER: 100000)")
     check = sub.add_parser("check", help="files present, schemas, row counts, a sample of images decodes")
     check.add_argument("root", help="folder of .arrow files")
-    check.add_argument("--sample", type=int, default=8, help="images to decode per file")
+    check.add_argument("--sample", type=positive_int, default=8, help="images to decode per file (≥ 1)")
     base = sub.add_parser("baselines", help="chance and blind (text-only) baselines of the synthetic benchmark")
     base.add_argument("--seed", type=int, default=0, help="synthetic.seed")
     base.add_argument("--task", action="append", choices=TASKS, help="default: every task")

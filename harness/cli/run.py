@@ -106,7 +106,12 @@ def _launch(grid: Any, plan: Any, executor: Any, results: Path, args: argparse.N
     prepare = getattr(executor, "prepare", None)
     if prepare is not None:  # check the request against the cluster before writing or building anything
         prepare(plan.run)
-    write_specs(grid.jobs, results)
+    from harness.spec.runs import SpecConflict
+
+    try:
+        write_specs(grid.jobs, results)
+    except SpecConflict as exc:
+        raise UserError(str(exc)) from None
     ensure_zoo_for(plan.run)
     run_ids = [j.run_id for j in plan.run]
     if executor.waits:  # `harness cancel` finds this dispatcher's pid here

@@ -1,4 +1,7 @@
-"""``harness validate grids/*.yaml``: check grid files without building any model."""
+"""``harness validate grids/*.yaml``: check grid files without building any model.
+
+Every file named is checked and reported, whatever an earlier one held.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +15,36 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="profile(s) to check (default: every profile of each file)")
 
 
-def run(args: argparse.Namespace) -> int:
+def _check(path: str, requested: list[str]) -> str:
+    """One file: a summary line when valid, else GridError."""
     from harness.spec.compile import compile_grid
     from harness.spec.document import load_document
+
+    profiles = requested
+    if not profiles:
+        declared = load_document(path).data.get("profiles")
+        profiles = sorted(declared) if isinstance(declared, dict) else []
+    counts = []
+    for profile in profiles or [None]:
+        grid = compile_grid(path, profile)
+        counts.append(f"{profile or 'default'}: {grid.cells} cells, {len(grid.jobs)} jobs")
+    return "; ".join(counts)
+
+
+def run(args: argparse.Namespace) -> int:
     from harness.spec.errors import GridError
 
     failed = 0
     for path in args.grids:
         try:
-            profiles = args.profile or sorted(load_document(path).data.get("profiles") or {}) or [None]
-            counts = []
-            for profile in profiles:
-                grid = compile_grid(path, profile)
-                counts.append(f"{profile or 'default'}: {grid.cells} cells, {len(grid.jobs)} jobs")
-            print(f"ok   {path} ({'; '.join(counts)})")
+            summary = _check(path, args.profile)
         except GridError as exc:
             failed += 1
             print(f"FAIL {path}", file=sys.stderr)
             print(str(exc), file=sys.stderr)
+            continue
+        print(f"ok   {path} ({summary})")
+    if len(args.grids) > 1:
+        print(f"{len(args.grids)} files checked: {len(args.grids) - failed} ok, {failed} failed",
+              file=sys.stderr if failed else sys.stdout)
     return 2 if failed else 0

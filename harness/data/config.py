@@ -12,7 +12,7 @@ from harness.spec.base import Strict
 class SyntheticSpec(Strict):
     """The procedural shape-scene benchmark (see harness.data.synthetic)."""
 
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
     image_size: int = Field(64, ge=16)
     train_images: int = Field(4000, ge=8)
     eval_images: int = Field(500, ge=8)

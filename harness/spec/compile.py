@@ -59,16 +59,30 @@ def _validation_issues(doc: GridDocument, prefix: tuple[str, ...], exc: Validati
     return issues
 
 
+MAX_SEEDS = 1000
+SEED_LIMIT = 2**32  # numpy and torch seeds: 0 ≤ seed < 2**32
+
+
 def _seeds(doc: GridDocument, issues: list[Issue]) -> tuple[int, ...]:
     raw = doc.data.get("seeds", 1)
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1:
-        return tuple(range(raw))
-    if isinstance(raw, list) and raw and all(isinstance(s, int) and not isinstance(s, bool) for s in raw):
+    expected = (f"expected a count from 1 to {MAX_SEEDS} or a non-empty list of at most {MAX_SEEDS} distinct "
+                f"whole numbers in [0, 2**32)")
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        if 1 <= raw <= MAX_SEEDS:
+            return tuple(range(raw))
+        issues.append(doc.issue(("seeds",), f"{expected}; got {raw}"))
+        return ()
+    if isinstance(raw, list) and 0 < len(raw) <= MAX_SEEDS and all(
+            isinstance(s, int) and not isinstance(s, bool) for s in raw):
+        bad = [s for s in raw if not 0 <= s < SEED_LIMIT]
+        if bad:
+            issues.append(doc.issue(("seeds",), f"seed {bad[0]} is outside [0, 2**32)"))
+            return ()
         if len(set(raw)) == len(raw):
             return tuple(raw)
         issues.append(doc.issue(("seeds",), f"duplicate seeds in {raw}"))
         return ()
-    issues.append(doc.issue(("seeds",), "expected a count ≥ 1 or a non-empty list of distinct integers"))
+    issues.append(doc.issue(("seeds",), expected))
     return ()
 
 

@@ -7,6 +7,7 @@ the offending key — also when it came from a parent file or a profile.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ from harness.spec.yamlio import KeyPath, Origins, load_yaml, parse_scalar
 
 TOP_LEVEL = ("name", "description", "extends", "default_profile", "base", "factors", "zip", "exclude", "seeds",
              "profiles", "report", "search")
+# A grid name becomes a folder (reports/<name>/), a lock and a SLURM job name: keep it plain.
+NAME_RULE = "1 to 64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 PROFILE_KEYS = ("base", "factors", "zip", "exclude", "seeds", "report", "search", "description")
 
 
@@ -62,8 +66,10 @@ def _load_chain(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], Or
         raise GridError([Issue(file, line, "extends", "expected a file name (string)")])
     parent_path = path.parent / parent_name
     file, line = origins.get(("extends",), (str(path), None))
-    if not parent_path.exists():
-        raise GridError([Issue(file, line, "extends", f"no such file: {parent_path}")])
+    if not parent_path.is_file():
+        what = "a folder, not a grid file" if parent_path.is_dir() else "no such file"
+        raise GridError([Issue(file, line, "extends", f"{what}: {parent_path} (expected e.g. 'extends: common.yaml', "
+                                                      "a path relative to this file)")])
     if parent_path.resolve() in (*chain, resolved):
         loop = " → ".join(p.name for p in (*chain, resolved, parent_path.resolve()))
         raise GridError([Issue(file, line, "extends", f"circular extends: {loop}")])
@@ -79,13 +85,31 @@ def load_document(
     path = Path(path)
     data, origins = _load_chain(path, ())
     doc = GridDocument(path, str(data.get("name") or path.stem), None, data, origins)
-    issues = [doc.issue((key,), f"unknown top-level key '{key}'{did_you_mean(key, list(TOP_LEVEL))}")
+    issues = _check_name(doc, data.get("name"))
+    issues += [doc.issue((key,), f"unknown top-level key '{key}'{did_you_mean(key, list(TOP_LEVEL))}")
               for key in data if key not in TOP_LEVEL]
     issues += _apply_profile(doc, profile)
     issues += _apply_sets(doc, sets)
     if issues:
         raise GridError(issues)
     return doc
+
+
+def safe_name(name: object) -> bool:
+    return isinstance(name, str) and _SAFE_NAME.fullmatch(name) is not None
+
+
+def _check_name(doc: GridDocument, written: object) -> list[Issue]:
+    if written is None:
+        if safe_name(doc.name):
+            return []
+        return [Issue(str(doc.path), None, "name", f"the grid name '{doc.name}' comes from the file name and is "
+                                                   f"not a safe name ({NAME_RULE}); set 'name:' or rename the file")]
+    if not isinstance(written, str):
+        return [doc.issue(("name",), f"expected a string ({NAME_RULE})")]
+    if not safe_name(written):
+        return [doc.issue(("name",), f"'{written}' is not a safe grid name ({NAME_RULE})")]
+    return []
 
 
 def _apply_profile(doc: GridDocument, requested: str | None) -> list[Issue]:

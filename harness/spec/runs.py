@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 from harness.paths import run_dir
 from harness.spec.schema import JobSpec
@@ -23,16 +25,27 @@ def write_spec(job: JobSpec, results: Path) -> Path:
     path = folder / "spec.json"
     payload = {"identity": job.identity(), "job": job.model_dump(mode="json")}
     if path.exists():
-        stored = json.loads(path.read_text())
-        if stored.get("identity") != payload["identity"]:
+        stored = _stored_payload(path)
+        if stored is None:  # unreadable: the run id is the hash of the identity, so rewriting it is exact
+            print(f"note: {path} was unreadable (corrupt or half-written); rewritten from the grid", file=sys.stderr)
+        elif stored.get("identity") != payload["identity"]:
             raise SpecConflict(f"{path} holds a different spec for run {job.run_id}; "
                                "refusing to overwrite it (move the folder aside if it is stale)")
-        return path
+        else:
+            return path
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".spec.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
     os.replace(tmp, path)
     return path
+
+
+def _stored_payload(path: Path) -> dict[str, Any] | None:
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return stored if isinstance(stored, dict) and isinstance(stored.get("identity"), dict) else None
 
 
 def read_spec(path: Path) -> JobSpec:
