@@ -46,7 +46,7 @@ def build_report(jobs: Sequence[JobSpec], report: ReportSpec, store: Store, grid
     table = assemble(jobs, report, runs, metrics, grid_name)
     made: list[Path] = []
     if with_figures:
-        made += figures.bars(table, out)
+        made += figures.scores(table, out)
         made += figures.curves(table, metrics, out)
         made += figures.resolution(table, out)
     text = markdown(table)

@@ -77,7 +77,7 @@ class ReportSpec(Strict):
     # The paper's findings as testable claims; the report judges each one (reproduced / not reproduced /
     # inconclusive at this scale) and names the test behind the verdict.
     claims: tuple[ReportClaim, ...] = ()
-    figure: Literal["bars", "resolution"] = "bars"
+    figure: Literal["scores", "resolution"] = "scores"
     # For the resolution figure: the factor whose levels are the x axis.
     x: str | None = None
 

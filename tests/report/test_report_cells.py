@@ -112,7 +112,7 @@ def test_rank_agreement_and_noise_note(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_figures_bars_curves_and_resolution(tmp_path: Path) -> None:
+def test_figures_scores_curves_and_resolution(tmp_path: Path) -> None:
     jobs = text_jobs()
     store = Store(tmp_path)
     fill_text_store(store, jobs)
@@ -120,7 +120,7 @@ def test_figures_bars_curves_and_resolution(tmp_path: Path) -> None:
         warnings.simplefilter("error", CorruptFileWarning)
         made = build_report(jobs, text_report(), store, "demo", tmp_path / "out").files
     names = {p.name for p in made}
-    assert {"bars.png", "bars.pdf", "curves.png", "curves.pdf"} <= names
+    assert {"scores.png", "scores.pdf", "curves.png", "curves.pdf"} <= names
     assert all(p.stat().st_size > 1000 for p in made if p.suffix in (".png", ".pdf"))
 
     visions, sizes = ("clip-vit-224/32", "clip-vit-224/16"), ("224", "384", "576")
@@ -138,3 +138,26 @@ def test_figures_bars_curves_and_resolution(tmp_path: Path) -> None:
     (pooled,) = result.table.agreements  # each column has 1 row with a paper value: only the pooled τ
     assert pooled.column == "all columns" and pooled.n == 3 and pooled.tau == pytest.approx(1.0)
     assert EXPERIMENT.finetune["vqa"].eval_splits == ("test",)
+
+
+def test_score_dots_are_zoomed_with_intervals_and_paper_markers_only_where_they_exist(tmp_path: Path) -> None:
+    from matplotlib.collections import PolyCollection
+
+    from harness.report import figures
+
+    jobs = text_jobs()
+    store = Store(tmp_path)
+    fill_text_store(store, jobs)
+    table = build_report(jobs, text_report(), store, "demo", tmp_path / "out", with_figures=False).table
+    fig = figures.score_figure(table)
+    vqa, snli = fig.axes[0], fig.axes[1]
+    assert vqa.get_xlim()[0] > 50 and snli.get_xlim()[0] > 30  # zoomed to the data, not from 0
+    assert vqa.get_xlabel() == "VQA score (×100)" and vqa.get_ylabel() == "Text encoder"
+    assert vqa.get_legend() is None and fig.legends  # one legend, outside the panels
+    # Synthetic runs: the paper's 3 VQA values on a top axis of their own; none for SNLI-VE (no paper values).
+    tops = [ax for ax in fig.axes[2:]]
+    assert len(tops) == 1 and sum(len(line.get_xdata()) for line in tops[0].get_lines()) == 3
+    assert "(off axis)" in " ".join(t.get_text() for t in fig.legends[0].get_texts())  # chance 5 is far away
+    curves = figures.curve_figure(table, store.metrics())
+    styles = {line.get_linestyle() for line in curves.axes[1].get_lines()}
+    assert len(styles) >= 3 and any(isinstance(c, PolyCollection) for c in curves.axes[1].collections)
