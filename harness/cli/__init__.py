@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("search", "Optuna search over learning rates and the LR ratio"),
     "zoo": ("zoo", "build or list the tiny pre-trained encoder zoo"),
     "data": ("data", "convert raw datasets to Arrow files; check a data root"),
+    "import": ("imports", "record a METER checkpoint as a finished run that grids start from"),
     "train": ("train", "run one job from its spec.json (used by executors)"),
 }
 

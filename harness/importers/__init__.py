@@ -1,0 +1,1 @@
+"""Checkpoints from other codebases (METER) as runs of this harness."""
