@@ -77,6 +77,7 @@ def _plan_and_launch(grid: Any, executor: Any, results: Path, args: argparse.Nam
     from harness.dispatch.state import job_states
 
     states = {rid: st.state for rid, st in job_states(grid.jobs, results).items()}
+    states.update(imported_runs(grid.jobs, results))
     plan = plan_runs(grid.jobs, states, select=select)
     print(f"grid {grid.name} (profile {grid.profile or '-'}): {len(grid.jobs)} jobs; {plan.summary()}")
     for rid, reason in plan.blocked.items():
@@ -89,6 +90,24 @@ def _plan_and_launch(grid: Any, executor: Any, results: Path, args: argparse.Nam
             return 0 if not plan.blocked else 1
         return _summarise(grid, results, args)
     return _launch(grid, plan, executor, results, args)
+
+
+def imported_runs(jobs: Any, results: Path) -> dict[str, str]:
+    """run id → "done" for the imported checkpoints the jobs start from (``pretrain.from``), which are
+    no job of the grid; one that was never imported into ``results`` is a UserError saying how to."""
+    from harness.importers.record import read_import
+    from harness.spec.schema import import_run_id, pretrain_import
+
+    out: dict[str, str] = {}
+    for job in jobs:
+        ref = pretrain_import(job.experiment)
+        if ref is None or job.depends_on in out:
+            continue
+        if read_import(results, *ref) is None:
+            raise UserError(f"pretrain.from: '{ref[0]}:{ref[1]}' is not imported into {results}; run "
+                            f"`harness import {ref[0]} CKPT --name {ref[1]} --results {results}` first")
+        out[import_run_id(*ref)] = "done"
+    return out
 
 
 def _print_dry_run(plan: Any) -> int:

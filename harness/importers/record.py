@@ -17,18 +17,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from harness.spec.schema import IMPORT_NAME_PATTERN, import_run_id
+
 IMPORT_FILE = "import.json"
-NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+NAME_PATTERN = IMPORT_NAME_PATTERN  # what `pretrain: {from: meter:NAME}` accepts
 
 
 class ImportConflict(ValueError):
     """The name already holds a different checkpoint."""
-
-
-def import_run_id(source: str, name: str) -> str:
-    """The run id of an imported checkpoint: the sha256 of its canonical reference."""
-    body = json.dumps({"import": source, "name": name}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def file_sha256(path: Path) -> str:

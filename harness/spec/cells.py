@@ -15,10 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from harness.spec.keypaths import set_path
-from harness.spec.schema import SCHEMA_VERSION, ExperimentSpec, Stage, check_experiment
-
-_DISPLAY_ONLY = {"eval_every"}
-
+from harness.spec.schema import _DISPLAY_ONLY, SCHEMA_VERSION, ExperimentSpec, Stage, check_experiment
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 

@@ -21,7 +21,7 @@ from harness.spec.errors import GridError, Issue
 from harness.spec.factors import Axis, Condition, iter_cells, parse_conditions, parse_groups, parse_only
 from harness.spec.keypaths import set_path
 from harness.spec.report import ReportSpec, check_report_rows, join_label
-from harness.spec.schema import ExperimentSpec, JobSpec
+from harness.spec.schema import ExperimentSpec, JobSpec, import_run_id, pretrain_import
 
 __all__ = ["CompiledGrid", "compile_grid", "run_id"]
 
@@ -219,7 +219,10 @@ def _jobs(doc: GridDocument, builder: CellBuilder, groups: list[list[Axis]], exc
         labels = {name: level.label for name, level in cell.items()}
         for seed in seeds:
             parent = None
-            if exp.pretrain is not None:
+            imported = pretrain_import(exp)
+            if imported is not None:  # fine-tune from an imported checkpoint: no pre-training job
+                parent = import_run_id(*imported)
+            elif exp.pretrain is not None:
                 parent = builder.run_id(exp, "pretrain", None, seed, None)
                 if parent not in pretrain:
                     pretrain[parent] = JobSpec.model_construct(

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from harness.data.config import DataSpec
 from harness.models.config import ModelSpec
 from harness.registry import DATASETS, OBJECTIVES, TASKS
 from harness.spec.base import Strict
 
+IMPORT_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+
 SCHEMA_VERSION = 1
 
 
 class PretrainSpec(Strict):
+    # "from" is a Python keyword: the field is from_, written and read as "from" (spec.json too).
+    model_config = ConfigDict(**Strict.model_config, validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
+
     objectives: tuple[str, ...] = ("mlm", "itm")
     # Weights that multiply each objective's loss (missing = 1.0); they really apply.
     loss_weights: dict[str, float] = {}
@@ -34,6 +40,9 @@ class PretrainSpec(Strict):
     # Zero-shot retrieval at the end of pre-training on this dataset (None: skip).
     zero_shot: str | None = "f30k"
     eval_every: int | None = Field(None, ge=1)
+    # Start from an imported checkpoint instead of pre-training: "meter:NAME" (`harness import meter
+    # CKPT --name NAME`). No pre-training job is compiled; the other keys of this section are unused.
+    from_: str | None = Field(None, alias="from", pattern=r"^meter:" + IMPORT_NAME_PATTERN + "$")
 
     @field_validator("objectives")
     @classmethod
@@ -234,5 +243,23 @@ def job_identity(
     return body
 
 
-# Fields that change how often we look, not what is learnt: outside the run id.
-_DISPLAY_ONLY = {"eval_every"}
+# Outside the run id: how often we look (not what is learnt), and pretrain.from — a section with it set
+# never becomes a pre-training job (its fine-tuning jobs name the imported run in "from" instead).
+_DISPLAY_ONLY = {"eval_every", "from_"}
+
+
+def import_run_id(source: str, name: str) -> str:
+    """The run id of an imported checkpoint ("meter", NAME): the sha256 of its canonical reference."""
+    import hashlib
+    import json
+
+    body = json.dumps({"import": source, "name": name}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def pretrain_import(exp: ExperimentSpec) -> tuple[str, str] | None:
+    """(source, name) of the checkpoint the fine-tuning starts from instead of a pre-training job."""
+    if exp.pretrain is None or exp.pretrain.from_ is None:
+        return None
+    source, _, name = exp.pretrain.from_.partition(":")
+    return source, name

@@ -18,7 +18,7 @@ import torch
 
 from harness.cli import main
 from harness.importers.meter import MeterArch, build_imported_model
-from harness.importers.record import import_run_id
+from harness.spec.schema import import_run_id
 
 GOLDEN = Path(os.environ.get("METER_GOLDEN_DIR") or Path(__file__).parent / "golden" / "meter_tiny")
 TOLERANCE = 1e-5
