@@ -165,7 +165,8 @@ def build_imported_model(arch: MeterArch) -> torch.nn.Module:
 
     from harness.models.config import ModelSpec
     from harness.models.meter import MeterModel
-    from harness.models.text import FAMILIES, PAPER_CONFIGS, PAPER_SPECIAL_IDS, TextEncoder, transformers_class
+    from harness.models.text import TextEncoder
+    from harness.models.text_families import model_from_config, text_family, transformers_class
     from harness.models.vision import VisionEncoder, vision_meta
 
     backbone = timm.create_model(
@@ -174,14 +175,13 @@ def build_imported_model(arch: MeterArch) -> torch.nn.Module:
         num_heads=max(1, arch.vision_width // 64))
     vision = VisionEncoder(backbone, name=arch.vision, family="clip", clip_meter_style=True,
                            image_size=arch.image_size)
-    config_cls, model_cls, _, init_kwargs = FAMILIES[arch.text]
-    config = transformers_class(config_cls)(**{
-        **PAPER_CONFIGS[arch.text], "hidden_size": arch.text_hidden, "num_hidden_layers": arch.text_layers,
+    family = text_family(arch.text)
+    config = transformers_class(family.config_class)(**{
+        **family.paper_config, "hidden_size": arch.text_hidden, "num_hidden_layers": arch.text_layers,
         "num_attention_heads": max(1, arch.text_hidden // 64), "intermediate_size": arch.text_intermediate,
         "vocab_size": arch.vocab_size, "max_position_embeddings": arch.max_positions,
         "type_vocab_size": arch.type_vocab})
-    text = TextEncoder(transformers_class(model_cls)(config, **init_kwargs), name=arch.text,
-                       special_ids=PAPER_SPECIAL_IDS[arch.text])
+    text = TextEncoder(model_from_config(arch.text, config), name=arch.text, special_ids=family.special_ids)
     spec = ModelSpec(vision=arch.vision, text=arch.text, scale="paper", weights="random", hidden=arch.hidden,
                      heads=arch.heads, fusion_layers=arch.fusion_layers)
     model = MeterModel(vision, text, spec=spec, objectives=arch.objectives, tasks=arch.tasks,
