@@ -104,6 +104,25 @@ def test_claims_are_judged_with_the_test_behind_each(tmp_path: Path) -> None:
     assert "two-sided Welch t-test over seeds, α = 0.05, Holm-adjusted over the claim's contrasts" in md
 
 
+def test_best_ignores_rows_that_never_record_the_metric_but_waits_for_rows_not_run(tmp_path: Path) -> None:
+    claim = ReportClaim(text="BERT best", kind="best", rows=("bert",))
+    jobs = [make_job("g", "vqa", s, {"model.text": t}) for t in TEXTS for s in (0, 1, 2)]
+    store = Store(tmp_path)
+    for job in jobs:
+        store.write_run({"spec": job, "status": "done"})
+        if job.factors["model.text"] != "electra":  # electra finished without recording vqa_score: "no value"
+            value = MEANS[job.factors["model.text"]] + 0.01 * (job.seed - 1)
+            store.write_metrics(job.run_id, [{"stage": "finetune", "task": "vqa", "split": "test",
+                                              "metric": "vqa_score", "value": value, "step": 3}])
+    table = build_report(jobs, _claims_report(claim), store, "g", tmp_path / "a", with_figures=False).table
+    assert table.cells[("electra", "", "vqa")].state == "no value"
+    assert table.verdicts[0].verdict == REPRODUCED and len(table.verdicts[0].contrasts) == 2
+    pending = [*jobs, make_job("g", "vqa", 0, {"model.text": "albert"})]  # albert has not run yet
+    later = build_report(pending, _claims_report(claim), store, "g", tmp_path / "b", with_figures=False).table
+    assert later.cells[("albert", "", "vqa")].state == "missing"
+    assert later.verdicts[0].verdict == INCONCLUSIVE  # a row that has not run yet may still beat bert
+
+
 def test_a_claim_without_values_is_not_measured(tmp_path: Path) -> None:
     jobs = [make_job("g", "vqa", s, {"model.text": t}) for t in TEXTS for s in (0, 1)]
     claim = ReportClaim(text="x", kind="better", rows=("bert",))
