@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-STORE_VERSION = 1
+STORE_VERSION = 2
 # "pruned": a search trial stopped early by Optuna (harness.search).
 STATUSES = ("running", "done", "failed", "cancelled", "pruned")
 
@@ -48,6 +48,9 @@ RUN_FIELDS: dict[str, pa.DataType] = {
     "executor": pa.string(),
     "slurm_job_id": pa.string(),
     "requeues": pa.int64(),
+    # Where this attempt resumed from (None: it started at step 0); added in store version 2.
+    "resumed_from_step": pa.int64(),
+    "resumed_from": pa.string(),  # the checkpoint folder it restored
     "error": pa.string(),
 }
 METRIC_FIELDS: dict[str, pa.DataType] = {
@@ -81,7 +84,15 @@ def full_schema(table: str) -> pa.Schema:
 # Migration steps: MIGRATIONS[v] turns a table at version v into one at version v + 1. Add one
 # function per version bump (rename/derive columns there), never edit old steps.
 MigrationStep = Callable[[pa.Table], pa.Table]
-MIGRATIONS: dict[int, MigrationStep] = {}
+
+
+def _v1_to_v2(table: pa.Table) -> pa.Table:
+    """v2 added the runs columns ``resumed_from_step`` and ``resumed_from``. A version-1 row does not
+    say whether its run resumed, so both stay null (``_conform`` adds missing columns as nulls)."""
+    return table
+
+
+MIGRATIONS: dict[int, MigrationStep] = {1: _v1_to_v2}
 
 
 class NewerSchema(ValueError):

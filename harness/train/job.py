@@ -22,10 +22,10 @@ from harness.paths import run_dir as run_folder
 from harness.spec.schema import JobSpec
 from harness.train.checkpoint import write_json_atomic
 from harness.train.errors import TrainingFailed
+from harness.train.interrupt import Interrupt, from_env
 from harness.train.loop import LoopResult, Trainer
 from harness.train.record import ProgressFile, ResultSink, executor_info, git_state, utc_now, versions
 
-STOP_AFTER_ENV = "HARNESS_STOP_AFTER_STEPS"  # test hook: simulate a kill after N optimizer steps
 RESULT_FILE = "result.json"
 
 
@@ -88,7 +88,8 @@ class _Recorder:
         device_hours = wall_s * num_devices / 3600
         summary = {
             "run_id": job.run_id, "status": result.status, "reason": result.reason, "step": result.step,
-            "metrics": result.final_metrics, "stats": {**stats, "wall_s": wall_s, "device_hours": device_hours},
+            "resumed_from": result.resumed_from, "metrics": result.final_metrics,
+            "stats": {**stats, "wall_s": wall_s, "device_hours": device_hours},
         }
         if not self.main or self.sink is None:
             return summary
@@ -102,10 +103,12 @@ class _Recorder:
                                    ("peak_mem_mb", stats["peak_mem_mb"]), ("wall_s", wall_s)) if v is not None]
         self.sink.metrics(job.run_id, result.history + final_rows + _baseline_rows(job))
         write_json_atomic(self.folder / RESULT_FILE, summary)
-        progress = ProgressFile(self.folder, job.run_id, result.step)
+        progress = ProgressFile(self.folder, job.run_id, result.step, result.resumed_from)
         progress.write(result.status, result.step, metrics=result.final_metrics)
+        resumed = result.resumed_from or {}
         self.run_row(result.status, device_hours=device_hours, throughput=stats["samples_per_s"],
-                     peak_mem_gb=stats["peak_mem_mb"] / 1024, error=result.reason)
+                     peak_mem_gb=stats["peak_mem_mb"] / 1024, error=result.reason,
+                     resumed_from_step=resumed.get("step"), resumed_from=resumed.get("checkpoint"))
         return summary
 
 
@@ -132,7 +135,8 @@ def run_job(job: JobSpec, results: Path, *, on_eval: Callable[[int, dict[str, fl
 
     Returns the summary written to ``result.json``: status "done" or "pruned" (``on_eval``
     raised ``StopTraining``). A failure is recorded ("failed", error.txt) and re-raised.
-    ``stop_after`` (or $HARNESS_STOP_AFTER_STEPS) simulates a kill after that many steps.
+    ``stop_after`` raises ``SimulatedKill`` after that many steps (in-process tests);
+    $HARNESS_STOP_AFTER_STEPS / $HARNESS_HOLD_AFTER_STEPS kill or hold the process (``harness.train.interrupt``).
     """
     from accelerate import PartialState
 
@@ -142,8 +146,7 @@ def run_job(job: JobSpec, results: Path, *, on_eval: Callable[[int, dict[str, fl
     done = _read_json(run_folder(results, job.run_id) / RESULT_FILE)
     if done.get("status") == "done":
         return done  # finished before (e.g. a requeue after the end): nothing to redo
-    if stop_after is None and os.environ.get(STOP_AFTER_ENV):
-        stop_after = int(os.environ[STOP_AFTER_ENV])
+    interrupt = Interrupt(stop_after) if stop_after is not None else from_env()
     # cpu=True without a GPU: Accelerate only sets up multi-process CPU (gloo) DDP when told.
     state = PartialState(cpu=not torch.cuda.is_available())
     recorder = _Recorder(job, results, state.is_main_process)
@@ -151,7 +154,7 @@ def run_job(job: JobSpec, results: Path, *, on_eval: Callable[[int, dict[str, fl
     try:
         _configure_torch(job)
         parts, settings = build_parts(job, results, state.num_processes)
-        trainer = Trainer(parts, settings, recorder.folder, job.run_id, on_eval=on_eval, stop_after=stop_after)
+        trainer = Trainer(parts, settings, recorder.folder, job.run_id, on_eval=on_eval, interrupt=interrupt)
         result = trainer.run()
         summary = recorder.finish(result, time.time() - recorder.t0, state.num_processes)
     except torch.cuda.OutOfMemoryError as exc:

@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from harness.train import checkpoint
-from harness.train.errors import SimulatedKill, StopTraining, TrainingFailed
+from harness.train.errors import StopTraining, TrainingFailed
 from harness.train.flops import mfu, peak_flops, peak_memory_mb
+from harness.train.interrupt import Interrupt
 from harness.train.optim import build_optimizer, build_scheduler, current_lrs
 from harness.train.progress_line import progress_bar
 from harness.train.record import ProgressFile
@@ -53,6 +54,8 @@ class LoopResult:
     final_metrics: dict[str, float]
     stats: dict[str, Any]
     reason: str | None = None
+    # {"step": k, "checkpoint": path} when this attempt resumed from a checkpoint, else None.
+    resumed_from: dict[str, Any] | None = None
     accelerator: Any = None
     model: nn.Module | None = field(default=None, repr=False)
 
@@ -113,14 +116,15 @@ class Trainer:
 
     def __init__(self, parts: TrainParts, settings: TrainSettings, run_dir: Path, run_id: str,
                  on_eval: Callable[[int, dict[str, float]], None] | None = None,
-                 stop_after: int | None = None) -> None:
+                 interrupt: Interrupt | None = None) -> None:
         self.parts, self.s, self.run_dir, self.run_id = parts, settings, run_dir, run_id
-        self.on_eval, self.stop_after = on_eval, stop_after
+        self.on_eval, self.interrupt = on_eval, interrupt
         self.accelerator = make_accelerator(settings, run_dir)
         self.main = self.accelerator.is_main_process
         self.trackers = Trackers((), None, self.main)
         self.state: dict[str, Any] = {"step": 0, "history": [], "window": {}, "train_time_s": 0.0,
                                       "samples": 0, "flops_per_sample": None}
+        self.resumed_from: dict[str, Any] | None = None
 
     # ----- setup ---------------------------------------------------------------------------------
     def _prepare(self) -> Iterator[dict[str, Any]]:
@@ -152,6 +156,10 @@ class Trainer:
             flops = self.state["flops_per_sample"]
             self.state = checkpoint.load(acc, found[1])
             self.state["flops_per_sample"] = self.state.get("flops_per_sample") or flops
+            self.resumed_from = {"step": int(self.state["step"]), "checkpoint": str(found[1])}
+            if self.main:  # the resumed trainer's own word, for the job's log
+                print(f"resumed from step {self.state['step']} of {s.total_steps} (checkpoint {found[1]})",
+                      flush=True)
         # Opened after the checkpoint is loaded: a resumed W&B run continues at the restored step.
         self.trackers = Trackers(s.trackers, s.tracked, self.main)
         return _chain_first(first, batches)
@@ -247,9 +255,9 @@ class Trainer:
     def run(self) -> LoopResult:
         s, acc = self.s, self.accelerator
         batches = self._prepare()
-        step = self.state["step"]
+        step = start_step = self.state["step"]
         window = _Window(self.state.get("window"))
-        progress = ProgressFile(self.run_dir, self.run_id, s.total_steps) if self.main else None
+        progress = ProgressFile(self.run_dir, self.run_id, s.total_steps, self.resumed_from) if self.main else None
         if progress is not None:
             progress.write("running", step)
         bar = progress_bar(s.total_steps, step, disable=not self.main)
@@ -282,8 +290,8 @@ class Trainer:
                 if (step == s.total_steps and s.checkpoint_at_end) or (
                         s.checkpoint_every and step % s.checkpoint_every == 0):
                     checkpoint.save(acc, self.run_dir / "checkpoints", step, self.state)
-                if self.stop_after is not None and step >= self.stop_after and step < s.total_steps:
-                    raise SimulatedKill(f"simulated kill after step {step}")
+                if self.interrupt is not None and step < s.total_steps:
+                    self.interrupt.after_step(step, start_step)
         finally:
             bar.close()
         final = self._evaluate(step)
@@ -297,7 +305,7 @@ class Trainer:
         flops_per_step = fps * s.global_batch if fps else None
         peak = peak_flops(s.precision, self.accelerator.device)
         stats = {
-            "steps": step, "step_time_s": step_time,
+            "steps": step, "steps_run": attempt_steps, "step_time_s": step_time,
             "samples_per_s": s.global_batch / step_time if step_time else None,
             "flops_per_step": flops_per_step,
             "mfu": mfu(flops_per_step, step_time, s.num_processes, peak) if flops_per_step and step_time else None,
@@ -306,8 +314,8 @@ class Trainer:
             "per_device_batch": s.per_device_batch, "global_batch": s.global_batch,
         }
         self.trackers.finish()
-        return LoopResult(status, step, list(self.state["history"]), final, stats, reason, self.accelerator,
-                          self.accelerator.unwrap_model(self.model))
+        return LoopResult(status, step, list(self.state["history"]), final, stats, reason, self.resumed_from,
+                          self.accelerator, self.accelerator.unwrap_model(self.model))
 
 
 def _has_unused_parameters(model: nn.Module, batch: dict[str, Any]) -> bool:

@@ -77,23 +77,24 @@ def run_row(job: JobSpec, status: str, **fields: Any) -> dict[str, Any]:
 class ProgressFile:
     """``progress.json``: what ``harness status`` shows while a job runs (main process only)."""
 
-    def __init__(self, run_dir: Path, run_id: str, total: int) -> None:
+    def __init__(self, run_dir: Path, run_id: str, total: int, resumed_from: dict[str, Any] | None = None) -> None:
         self.path = run_dir / "progress.json"
         self.run_id, self.total = run_id, total
         self.host, self.pid = socket.gethostname(), os.getpid()
         self._start = time.monotonic()
-        self._start_step: int | None = None
+        # This attempt's first step: resumed_from {"step", "checkpoint"} when it restored a checkpoint.
+        self.resumed_from = resumed_from
+        self._start_step = int(resumed_from["step"]) if resumed_from else 0
 
     def write(self, state: str, step: int, loss: float | None = None,
               metrics: dict[str, float] | None = None) -> None:
-        if self._start_step is None:
-            self._start_step = step
-        done = step - self._start_step
+        done = step - self._start_step  # optimizer steps this attempt ran
         elapsed = time.monotonic() - self._start
         eta = elapsed / done * (self.total - step) if done > 0 and state == "running" else None
         write_json_atomic(self.path, {
             "run_id": self.run_id, "state": state, "step": step, "total": self.total, "loss": loss,
             "metrics": metrics or {}, "eta_s": eta, "updated": utc_now(), "pid": self.pid, "host": self.host,
+            "resumed_from": self.resumed_from, "steps_run": done,
         })
 
 

@@ -268,7 +268,7 @@ def test_build_model_encoder_decoder_uses_the_tokenizers_mask_token() -> None:
 
 def test_trainers_fast_retrieval_matches_per_pair_model() -> None:
     """The trainer's retrieval evaluation (encode once, fuse per pair) over this model's features."""
-    retrieval = pytest.importorskip("harness.train.retrieval")
+    from harness.train import retrieval
     model = tiny_model(objectives=("itm",), tasks={"retrieval": {}}).eval()
     pixels, (ids, mask) = torch.randn(3, 3, IMAGE, IMAGE), text_batch(4)
     images, texts = retrieval.encode_all(model, pixels, ids, mask, batch_size=2)

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from harness.spec.schema import ExperimentSpec, FinetuneSpec, JobSpec
 from harness.store import Store
-
-record = pytest.importorskip("harness.train.record")
+from harness.train import record
 
 
 def test_trainer_rows_round_trip(tmp_path: Path) -> None:

@@ -99,10 +99,18 @@ def test_killed_job_resumes_to_the_same_result(tmp_path: Path) -> None:
                                                        "log_every": 1}, model={"dropout": 0.1})
 
     whole = run_job(job(), tmp_path / "whole")
+    assert whole["resumed_from"] is None and whole["stats"]["steps_run"] == 6
     with pytest.raises(SimulatedKill):
         run_job(job(), tmp_path / "killed", stop_after=3)
     assert Store(tmp_path / "killed").status()[job().run_id] == "running"
     resumed = run_job(job(), tmp_path / "killed")
+    # Resumed from step 2's checkpoint, ran steps 3..6 only, and says so in result.json, progress.json and the store.
+    checkpoint_2 = str(tmp_path / "killed" / "runs" / job().run_id / "checkpoints" / "step_2")
+    assert resumed["resumed_from"] == {"step": 2, "checkpoint": checkpoint_2} and resumed["stats"]["steps_run"] == 4
+    progress = json.loads((tmp_path / "killed" / "runs" / job().run_id / "progress.json").read_text())
+    assert progress["resumed_from"]["step"] == 2 and progress["steps_run"] == 4
+    row = Store(tmp_path / "killed").runs().set_index("run_id").loc[job().run_id]
+    assert row["resumed_from_step"] == 2 and row["resumed_from"] == checkpoint_2
     assert resumed["metrics"] == whole["metrics"]
     untimed = ("loss", "loss/snli-ve", "lr/head")
     for metric in untimed:

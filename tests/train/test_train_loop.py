@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from train_toys import settings, toy_accuracy, toy_parts
 
 from harness.train import checkpoint
 from harness.train.errors import SimulatedKill, StopTraining, TrainingFailed
+from harness.train.interrupt import Interrupt
 from harness.train.loop import Trainer
 from harness.train.optim import lr_factor
 
@@ -66,10 +68,19 @@ def test_accumulation_gives_the_same_update(tmp_path: Path) -> None:
 def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path: Path) -> None:
     s = settings(total_steps=9, checkpoint_every=2, log_every=3, eval_every=4, deterministic=True)
     whole = _train(tmp_path / "whole", toy_parts(8, dropout=0.2, evaluate=toy_accuracy), s)
+    assert whole.resumed_from is None and whole.stats["steps_run"] == 9
     with pytest.raises(SimulatedKill):
-        _train(tmp_path / "killed", toy_parts(8, dropout=0.2, evaluate=toy_accuracy), s, stop_after=5)
+        _train(tmp_path / "killed", toy_parts(8, dropout=0.2, evaluate=toy_accuracy), s, interrupt=Interrupt(5))
     assert checkpoint.latest(tmp_path / "killed" / "checkpoints")[0] == 4
-    resumed = _train(tmp_path / "killed", toy_parts(8, dropout=0.2, evaluate=toy_accuracy), s)
+    parts = toy_parts(8, dropout=0.2, evaluate=toy_accuracy)
+    resumed = _train(tmp_path / "killed", parts, s)
+    # Resumed from step 4's checkpoint and ran steps 5..9 only: the model counts its own training passes.
+    checkpoint_4 = str(tmp_path / "killed" / "checkpoints" / "step_4")
+    assert resumed.resumed_from == {"step": 4, "checkpoint": checkpoint_4}
+    assert parts.model.training_passes == 5 and resumed.stats["steps_run"] == 5
+    progress = json.loads((tmp_path / "killed" / "progress.json").read_text())
+    assert progress["resumed_from"] == {"step": 4, "checkpoint": checkpoint_4} and progress["steps_run"] == 5
+    # ... and ended exactly where the uninterrupted run did.
     assert _untimed(resumed.history) == _untimed(whole.history)
     assert resumed.final_metrics == whole.final_metrics
     for p, q in zip(_params(whole.model), _params(resumed.model), strict=True):

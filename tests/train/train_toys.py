@@ -24,12 +24,14 @@ class ToyModel(nn.Module):
         self.top = nn.Sequential(nn.LayerNorm(16), nn.Linear(16, 16), nn.GELU(), nn.Dropout(dropout))
         self.head = nn.Linear(16, CLASSES)
         self.nan_at_call, self.calls = nan_at_call, 0
+        self.training_passes = 0  # forward passes with autograd on: one per training micro-batch
 
     def forward(self, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         sub = batch["toy"]
         logits = self.head(self.top(self.bottom(sub["x"])))
         loss = nn.functional.cross_entropy(logits, sub["y"])
         self.calls += 1
+        self.training_passes += int(torch.is_grad_enabled())
         if self.nan_at_call is not None and self.calls >= self.nan_at_call:
             loss = loss * float("nan")
         return {"loss": loss, "loss/toy": loss, "logits/toy": logits}
