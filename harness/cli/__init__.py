@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "zoo": ("zoo", "build or list the tiny pre-trained encoder zoo"),
     "data": ("data", "convert raw datasets to Arrow files; check a data root"),
     "import": ("imports", "record a METER checkpoint as a finished run that grids start from"),
+    "rehearsal": ("rehearsal", "prepare the tiny checkpoints and data that --rehearse runs a paper profile on"),
     "train": ("train", "run one job from its spec.json (used by executors)"),
 }
 

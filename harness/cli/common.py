@@ -27,6 +27,9 @@ def add_grid_args(parser: argparse.ArgumentParser) -> None:
                         help="override a base key, e.g. --set optim.lr=2e-5 (repeatable)")
     parser.add_argument("--only", action="append", default=[], metavar="FACTOR=LEVEL",
                         help="keep only cells with this level, e.g. --only model.text=roberta (repeatable)")
+    parser.add_argument("--rehearse", action="store_true",
+                        help="the grid's jobs unchanged except for size, on the tiny checkpoints and data of "
+                             "`harness rehearsal prepare` ($HARNESS_REHEARSAL); see README 'Rehearse the paper path'")
     add_results_arg(parser)
 
 
@@ -43,8 +46,13 @@ def load_grid(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from harness.spec.compile import compile_grid
     from harness.spec.errors import GridError
 
+    transform = None
+    if getattr(args, "rehearse", False):
+        from harness.rehearsal.setup import rehearsal_transform
+
+        transform = rehearsal_transform()
     try:
-        return compile_grid(args.grid, args.profile, args.sets, args.only)
+        return compile_grid(args.grid, args.profile, args.sets, args.only, transform=transform)
     except GridError as exc:
         count = len(exc.issues)
         raise UserError(f"{count} problem{'s' if count > 1 else ''} in {args.grid}:\n{exc}") from None

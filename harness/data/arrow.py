@@ -66,8 +66,11 @@ DEFAULT_SPLITS: dict[str, tuple[str, ...]] = {
     # ViLT/METER train on train + (most of) val and keep a small rest_val for validation.
     "vqav2/train": ("vqav2_train", "vqav2_trainable_val"), "vqav2/val": ("vqav2_rest_val",),
     "vqav2/test": ("vqav2_test",), "vqav2/test-dev": ("vqav2_test-dev",),
-    "nlvr2/train": ("nlvr2_train",), "nlvr2/val": ("nlvr2_dev",), "nlvr2/test": ("nlvr2_test1",),
-    "snli-ve/train": ("snli_train",), "snli-ve/val": ("snli_dev",), "snli-ve/test": ("snli_test",),
+    # METER's own split names too: NLVR2 dev and test-P (= test1), SNLI-VE dev.
+    "nlvr2/train": ("nlvr2_train",), "nlvr2/val": ("nlvr2_dev",), "nlvr2/dev": ("nlvr2_dev",),
+    "nlvr2/test": ("nlvr2_test1",), "nlvr2/test-p": ("nlvr2_test1",),
+    "snli-ve/train": ("snli_train",), "snli-ve/val": ("snli_dev",), "snli-ve/dev": ("snli_dev",),
+    "snli-ve/test": ("snli_test",),
 }
 VQA_VOCAB_FILE = "vqav2_answers.json"  # written by `harness data convert vqav2`: answer list, label order
 VQA_DEFAULT_ANSWERS = 3129

@@ -286,13 +286,17 @@ CONVERTERS: dict[str, Callable[..., dict[str, int]]] = {
 SHARDED = ("sbu", "gcc")
 
 
-def convert(dataset: str, raw: Path, out: Path, shard_rows: int = SHARD_ROWS) -> tuple[dict[str, int], list[Path]]:
-    """Convert one dataset; returns rows written per file and the raw images that were missing."""
+def convert(dataset: str, raw: Path, out: Path, shard_rows: int = SHARD_ROWS, rest_val_images: int = 1000
+            ) -> tuple[dict[str, int], list[Path]]:
+    """Convert one dataset; returns rows written per file and the raw images that were missing.
+    ``shard_rows``: SBU/GCC rows per file; ``rest_val_images``: VQAv2 val images kept out of training."""
     if dataset not in CONVERTERS:
         raise ConvertError(f"no converter for '{dataset}'; known: {', '.join(CONVERTERS)}")
     if not raw.is_dir():
         raise ConvertError(f"--raw {raw}: not a directory")
     missing = _Missing()
-    extra = {"shard_rows": shard_rows} if dataset in SHARDED else {}
+    extra: dict[str, int] = {"shard_rows": shard_rows} if dataset in SHARDED else {}
+    if dataset == "vqav2":
+        extra["rest_val_images"] = rest_val_images
     counts = CONVERTERS[dataset](raw, out, missing, **extra)
     return counts, missing.paths

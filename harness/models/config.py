@@ -15,8 +15,9 @@ class ModelSpec(Strict):
     text: str = "bert"
     fusion: str = "co-attention"
     architecture: str = "encoder-only"
-    # "paper": the published architecture; "tiny": the same family at CPU size (the local profile).
-    scale: Literal["paper", "tiny"] = "paper"
+    # "paper": the published architecture; "tiny": the same family at CPU size (the local profile);
+    # "rehearsal": the tiny architecture loaded through the paper path (harness run --rehearse).
+    scale: Literal["paper", "tiny", "rehearsal"] = "paper"
     # "pretrained": load weights (local dir, HF/timm cache, tiny zoo); "random": no weights at all.
     weights: Literal["pretrained", "random"] = "pretrained"
     # Directory holding pre-trained weights; None = the libraries' own caches (or the tiny zoo).

@@ -6,7 +6,9 @@ the whole image (None: mean-pool the tokens, as METER does for Swin).
 
 Scales: ``paper`` is the published timm architecture (weights from ``weights_dir`` or the caches,
 see :mod:`harness.models.weights`); ``tiny`` is the same timm family at CPU size (width 64, 2-3
-blocks, 64px), with weights from the tiny zoo (:mod:`harness.models.zoo`). ``weights: random``
+blocks, 64px), with weights from the tiny zoo (:mod:`harness.models.zoo`); ``rehearsal`` is the tiny
+architecture loaded exactly as ``paper`` loads (same files, caches and timm filters; see
+:mod:`harness.rehearsal.spec`), its native size scaled like every image size of a rehearsal. ``weights: random``
 loads nothing at all and builds offline.
 """
 
@@ -20,11 +22,18 @@ from harness.models.config import ModelSpec
 from harness.models.vision_families import TINY_IMAGE_SIZE, VisionEncoder, create_backbone, tiny_arch, vision_meta
 
 __all__ = ["TINY_IMAGE_SIZE", "VisionEncoder", "build_vision_encoder", "create_backbone", "native_image_size",
-           "preprocess_config", "tiny_arch", "vision_meta"]
+           "preprocess_config", "rehearsal_image_size", "tiny_arch", "vision_meta"]
+
+
+def rehearsal_image_size(size: int) -> int:
+    """A paper image size at rehearsal scale: ×64/224 to a multiple of 32, at least 64 (224 → 64, 288 and
+    384 → 96, 576 → 160), so that every tiny family's patch and window grid divides it."""
+    return max(TINY_IMAGE_SIZE, 32 * round(size * TINY_IMAGE_SIZE / 224 / 32))
 
 
 def native_image_size(name: str, scale: str) -> int:
-    return TINY_IMAGE_SIZE if scale == "tiny" else int(vision_meta(name)["image_size"])
+    native = int(vision_meta(name)["image_size"])
+    return {"tiny": TINY_IMAGE_SIZE, "rehearsal": rehearsal_image_size(native)}.get(scale, native)
 
 
 def preprocess_config(spec: ModelSpec) -> dict[str, Any]:
@@ -45,7 +54,7 @@ def build_vision_encoder(name: str, *, spec: ModelSpec, image_size: int | None =
     elif spec.scale == "tiny":
         backbone = _tiny_pretrained(name, spec.weights_dir, size)
     else:
-        backbone = _paper_pretrained(name, spec.weights_dir, size, native)
+        backbone = _paper_pretrained(name, spec.weights_dir, size, native, spec.scale)
     return VisionEncoder(backbone, name=name, family=meta["family"], clip_meter_style=spec.clip_meter_style,
                          image_size=size)
 
@@ -65,10 +74,13 @@ def _tiny_pretrained(name: str, weights_dir: str | None, image_size: int) -> nn.
     return _load_adapted(create_backbone(name, "tiny", image_size), state)
 
 
-def _paper_pretrained(name: str, weights_dir: str | None, image_size: int, native: int) -> nn.Module:
+def _paper_pretrained(name: str, weights_dir: str | None, image_size: int, native: int,
+                      scale: str = "paper") -> nn.Module:
     from harness.models.weights import create_timm_pretrained
 
-    loaded = create_timm_pretrained(name, vision_meta(name)["timm"], weights_dir, num_classes=0)
+    # A rehearsal builds the tiny architecture at its native size; timm then loads and filters the file.
+    arch = dict(tiny_arch(name)[1], img_size=native) if scale == "rehearsal" else {}
+    loaded = create_timm_pretrained(name, vision_meta(name)["timm"], weights_dir, num_classes=0, **arch)
     if image_size == native:
         return loaded
-    return _load_adapted(create_backbone(name, "paper", image_size), loaded.state_dict())
+    return _load_adapted(create_backbone(name, scale, image_size), loaded.state_dict())

@@ -110,7 +110,7 @@ def create_backbone(name: str, scale: str, image_size: int) -> nn.Module:
     """The timm model of ``name`` at ``image_size`` with random weights and no classifier."""
     import timm
 
-    if scale == "tiny":
+    if scale in ("tiny", "rehearsal"):  # a rehearsal is the tiny architecture, loaded as the paper scale loads
         arch, kwargs = tiny_arch(name)
         create_tiny = vision_family(vision_meta(name)["family"]).create_tiny
         if create_tiny is not None:

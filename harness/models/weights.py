@@ -216,7 +216,14 @@ def create_timm_pretrained(name: str, timm_name: str, weights_dir: str | None, *
     import timm
 
     file = timm_weight_file(name, timm_name, weights_dir)
-    return timm.create_model(timm_name, pretrained=True, pretrained_cfg_overlay={"file": str(file)}, **kwargs)
+    overlay = {"file": str(file)}
+    if timm_name.startswith("volo_") and "layers" in kwargs:
+        # timm's volo_* entry points fix the depths; an explicit architecture (a rehearsal's) goes through
+        # the builder they call, with the same pretrained loading and checkpoint filter.
+        from timm.models.volo import _create_volo
+
+        return _create_volo(timm_name.split(".")[0], pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
+    return timm.create_model(timm_name, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
 
 
 # ---- plain state dicts (the tiny zoo) ---------------------------------------------------------

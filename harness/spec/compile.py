@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,10 +119,12 @@ def _check_search(doc: GridDocument, issues: list[Issue]) -> dict[str, Any] | No
 
 
 def compile_grid(path: str | Path, profile: str | None = None, sets: Sequence[str] = (),
-                 only: Sequence[str] = (), drop_factors: Sequence[str] = ()) -> CompiledGrid:
+                 only: Sequence[str] = (), drop_factors: Sequence[str] = (),
+                 transform: Callable[[ExperimentSpec], ExperimentSpec] | None = None) -> CompiledGrid:
     """Compile a grid file; every problem of the file is raised together as one GridError.
 
     ``drop_factors``: factors to leave out (a search replaces the factors its parameters set).
+    ``transform``: applied to every cell's experiment before its run ids (``--rehearse``).
     """
     doc = load_document(path, profile, tuple(sets))
     issues: list[Issue] = []
@@ -163,7 +165,7 @@ def compile_grid(path: str | Path, profile: str | None = None, sets: Sequence[st
     if issues:
         raise GridError(issues)
     assert base is not None
-    jobs, cells = _jobs(doc, CellBuilder(base_raw, base), groups, excludes, only_cond, seeds, issues)
+    jobs, cells = _jobs(doc, CellBuilder(base_raw, base), groups, excludes, only_cond, seeds, issues, transform)
     if issues:
         raise GridError(issues)
     if not jobs:
@@ -199,7 +201,8 @@ def _check_levels(doc: GridDocument, base_raw: dict[str, Any], groups: list[list
 
 
 def _jobs(doc: GridDocument, builder: CellBuilder, groups: list[list[Axis]], excludes: list[Condition],
-          only: Condition, seeds: tuple[int, ...], issues: list[Issue]) -> tuple[list[JobSpec], int]:
+          only: Condition, seeds: tuple[int, ...], issues: list[Issue],
+          transform: Callable[[ExperimentSpec], ExperimentSpec] | None = None) -> tuple[list[JobSpec], int]:
     shared_axes = {a.name for g in groups for a in g if not a.finetune_only()}
     pretrain: dict[str, JobSpec] = {}
     finetune: list[JobSpec] = []
@@ -209,6 +212,7 @@ def _jobs(doc: GridDocument, builder: CellBuilder, groups: list[list[Axis]], exc
         sets = [kv for level in cell.values() for kv in level.sets]
         try:
             exp = builder.build(sets)
+            exp = transform(exp) if transform is not None else exp
         except (ValidationError, ValueError) as exc:
             context = " (in the cell " + ", ".join(f"{k}={v.label}" for k, v in cell.items()) + ")"
             if isinstance(exc, ValidationError):

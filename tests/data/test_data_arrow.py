@@ -100,8 +100,8 @@ def test_wrong_schema_and_empty_split(tmp_path: Path) -> None:
     write(tmp_path / "snli_dev.arrow", __import__("data_arrow_fixtures").SNLI, [])
     with pytest.raises(DataError, match=r"snli-ve/val is empty.*snli_dev\.arrow"):
         arrow_table(data, "snli-ve", "snli-ve", "val")
-    with pytest.raises(DataError, match="has no split 'dev'.*known: test, train, val"):
-        split_files(tmp_path, "snli-ve", "dev")
+    with pytest.raises(DataError, match="has no split .minival.*known: dev, test, train, val"):
+        split_files(tmp_path, "snli-ve", "minival")
 
 
 def test_split_override(root: Path) -> None:
