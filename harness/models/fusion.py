@@ -243,6 +243,8 @@ class ModalityInput(nn.Module):
         self.text_proj = nn.Linear(text_width, hidden)
         self.image_proj = nn.Linear(image_width, hidden)
         self.type_embed = nn.Embedding(self.NUM_TYPES, hidden)
+        # METER's set_schedule: "token_type_embeddings" holds no "cross_modal", so it trains at the base LR.
+        self.type_embed.meter_lr_group = "pretrained"  # type: ignore[assignment]
         init_new_weights(self)
         self.init_second_image()
 

@@ -20,17 +20,24 @@ class UndeclaredParameter(ValueError):
     """A trainable parameter whose module and ancestors declare no ``lr_group``."""
 
 
-def param_groups(model: nn.Module) -> Groups:
+def param_groups(model: nn.Module, rules: str = "harness") -> Groups:
     """{"pretrained" | "random" | "head": [(name, parameter), ...]}; frozen parameters left out.
 
     Each trainable parameter appears exactly once (shared parameters under their first name).
+    ``rules="meter"``: a module's ``meter_lr_group``, where it declares one, replaces its
+    ``lr_group`` — the group METER's ``set_schedule`` puts it in (its name rules miss the
+    token-type embedding and the retrieval rank head, which train at the base LR there).
     """
+    if rules not in ("harness", "meter"):
+        raise ValueError(f"unknown parameter rules '{rules}'; expected 'harness' or 'meter'")
     groups: Groups = {name: [] for name in GROUP_NAMES}
     seen: set[int] = set()
     undeclared: list[str] = []
 
     def walk(module: nn.Module, prefix: str, inherited: str | None) -> None:
         group = getattr(module, "lr_group", inherited)
+        if rules == "meter":
+            group = getattr(module, "meter_lr_group", group)
         if group is not None and group not in GROUP_NAMES:
             raise ValueError(f"module '{prefix or type(module).__name__}' declares lr_group '{group}'; "
                              f"expected one of {GROUP_NAMES}")

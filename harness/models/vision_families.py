@@ -136,6 +136,9 @@ class VisionEncoder(nn.Module):
         self.image_size = image_size
         self.family = family
         self.clip_meter_style = clip_meter_style
+        # METER's CLIP names its norms ln_pre/ln_1/ln_2/ln_post, which its no-decay list misses: their
+        # gains are decayed under optim.param_rules "meter" (harness.train.optim.meter_no_decay).
+        self.meter_decays_norms = family == "clip"
         adapter = vision_family(family)
         if adapter.adapt is not None:
             adapter.adapt(backbone, clip_meter_style)

@@ -104,6 +104,11 @@ class OptimSpec(Strict):
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = Field(1e-8, gt=0)
     grad_clip: float | None = Field(None, gt=0)
+    # Which LR group and weight decay each parameter gets. "harness": by declaration (``lr_group``) and by
+    # shape (no decay on any vector or norm). "meter": what METER's set_schedule gives the same parameter
+    # (its name rules, expressed as declarations): token-type embedding and retrieval rank head at the
+    # base LR, CLIP's and the task MLPs' LayerNorm gains decayed (harness/train/optim.py).
+    param_rules: Literal["harness", "meter"] = "harness"
 
 
 # tracker name → the module it needs (the pyproject extra of the same name installs it)

@@ -1,14 +1,17 @@
 """AdamW over the model's LR groups, and the warm-up + decay schedule in optimizer steps.
 
-Weight decay is decided by what a parameter *is*, not by its name: vectors (biases,
-norm gains) and anything owned by a normalisation layer get none. METER matched names,
-which silently misses renamed modules.
+Weight decay (``rules="harness"``) is decided by what a parameter *is*, not by its name:
+vectors (biases, norm gains) and anything owned by a normalisation layer get none. METER
+matched names, which silently misses renamed modules: its list (``bias``, ``LayerNorm.*``,
+``norm.*``, ``norm1/2.*``) misses CLIP's ``ln_*`` gains and the task MLPs' ``classifier.1``
+LayerNorm, which it therefore decays. ``rules="meter"`` reproduces that by declaration: a
+module with ``meter_decays_norms = True`` has the gains of its norm layers decayed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -35,18 +38,39 @@ def decays(param: nn.Parameter, norm_ids: set[int]) -> bool:
     return param.ndim >= 2 and id(param) not in norm_ids
 
 
+def meter_no_decay(model: nn.Module) -> set[int]:
+    """ids of the parameters METER's ``set_schedule`` exempts from weight decay: biases (any
+    parameter whose own name holds "bias", as its substring rule does: Swin's relative position
+    bias table too) and the gains of norm layers, except under a module that declares
+    ``meter_decays_norms = True`` (METER's CLIP tower, its task MLPs)."""
+    exempt: set[int] = set()
+
+    def walk(module: nn.Module, decays_norms: bool) -> None:
+        decays_norms = bool(getattr(module, "meter_decays_norms", decays_norms))
+        is_norm = isinstance(module, _NORMS) or type(module).__name__.lower().endswith(("layernorm", "rmsnorm"))
+        for name, param in module.named_parameters(recurse=False):
+            if "bias" in name or (is_norm and not decays_norms):
+                exempt.add(id(param))
+        for child in module.children():
+            walk(child, decays_norms)
+
+    walk(model, False)
+    return exempt
+
+
 def optimizer_groups(
     model: nn.Module,
     groups: dict[str, list[tuple[str, nn.Parameter]]],
     lrs: dict[str, float],
     weight_decay: float,
+    rules: str = "harness",
 ) -> list[dict]:
     """torch param groups, two per LR group (decay / no decay), each tagged with ``group``.
 
     Every trainable parameter of ``model`` must be in exactly one LR group: a parameter in
     none would silently train at some default rate (METER's retrieval head did).
     """
-    norm_ids = _norm_parameters(model)
+    decide = weight_decay_rule(model, rules)
     seen: dict[int, str] = {}
     out: list[dict] = []
     for group in GROUP_NAMES:
@@ -57,7 +81,7 @@ def optimizer_groups(
             if id(param) in seen:
                 raise ValueError(f"parameter '{name}' is in LR groups '{seen[id(param)]}' and '{group}'")
             seen[id(param)] = group
-            (decay if decays(param, norm_ids) else no_decay).append(param)
+            (decay if decide(param) else no_decay).append(param)
         for params, wd, suffix in ((decay, weight_decay, "decay"), (no_decay, 0.0, "no_decay")):
             if params:
                 out.append({"params": params, "lr": lrs[group], "initial_lr": lrs[group],
@@ -71,6 +95,17 @@ def optimizer_groups(
     return out
 
 
+def weight_decay_rule(model: nn.Module, rules: str = "harness") -> Callable[[nn.Parameter], bool]:
+    """parameter → whether AdamW decays it, under ``rules`` ("harness" or "meter")."""
+    if rules == "meter":
+        exempt = meter_no_decay(model)
+        return lambda param: id(param) not in exempt
+    if rules != "harness":
+        raise ValueError(f"unknown parameter rules '{rules}'; expected 'harness' or 'meter'")
+    norm_ids = _norm_parameters(model)
+    return lambda param: decays(param, norm_ids)
+
+
 def build_optimizer(
     model: nn.Module,
     groups: dict[str, list[tuple[str, nn.Parameter]]],
@@ -80,10 +115,11 @@ def build_optimizer(
     betas: tuple[float, float],
     eps: float,
     fused: bool = False,
+    rules: str = "harness",
 ) -> torch.optim.AdamW:
     """``fused``: one kernel for the whole update (GPU: ~3× faster than the per-tensor loop; CPU, tiny
     models: ~7×, which is ~15 % of a local training step)."""
-    param_groups = optimizer_groups(model, groups, lrs, weight_decay)
+    param_groups = optimizer_groups(model, groups, lrs, weight_decay, rules)
     return torch.optim.AdamW(param_groups, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused or None)
 
 

@@ -27,6 +27,8 @@ class EvalData(Protocol):
 class ClassifierMLP(Head):
     """METER's task MLP: Linear(in → 2H), LayerNorm, GELU, Linear(→ classes)."""
 
+    meter_decays_norms = True  # METER names this LayerNorm "<task>_classifier.1", which its no-decay list misses
+
     def __init__(self, in_features: int, hidden: int, classes: int) -> None:
         super().__init__()
         self.fc1 = nn.Linear(in_features, hidden)

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 class RankHead(Head):
     """Retrieval score Linear(pooled → 1); METER starts it from the ITM head's positive row."""
 
+    # METER's set_schedule: "rank_output" is not among its head names, so it trains at the base LR.
+    meter_lr_group = "pretrained"
+
     def __init__(self, pooled: int) -> None:
         super().__init__()
         self.fc = nn.Linear(pooled, 1)
