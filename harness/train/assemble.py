@@ -132,7 +132,8 @@ def build_parts(job: JobSpec, results: Path, num_processes: int) -> tuple[TrainP
                                       exp.model.max_text_len)
 
     parts = TrainParts(
-        model=model, groups=param_groups(model, settings.param_rules), batches=batches, evaluate=_evaluator(job, settings, data),
+        model=model, groups=param_groups(model, settings.param_rules), batches=batches,
+        evaluate=_evaluator(job, settings, data),
         step_metrics=objectives_metrics(settings.objectives) if settings.objectives else None,
         flops_per_sample=flops,
     )
