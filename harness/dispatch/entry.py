@@ -66,6 +66,7 @@ class JobEntry(submitit.helpers.Checkpointable):
         self.extra_paths = tuple(extra_paths)
 
     def __call__(self) -> Any:
+        from harness.claim import RunBusy, hold
         from harness.dispatch.local import load_job_fn
         from harness.dispatch.state import format_traceback, record_end
         from harness.paths import run_dir
@@ -86,9 +87,15 @@ class JobEntry(submitit.helpers.Checkpointable):
         print(f"run {job.run_id} ({job.stage} {job.task or ''}) slurm job {info['slurm_job_id']}, "
               f"requeues {info['requeues']}, rank {rank}/{world}, fn {self.job_fn}", flush=True)
         try:
-            return load_job_fn(self.job_fn)(job, results)
+            if rank != 0:
+                return load_job_fn(self.job_fn)(job, results)
+            with hold(run_dir(results, self.run_id), by=f"grid {job.grid} (slurm {info['slurm_job_id']})"):
+                return load_job_fn(self.job_fn)(job, results)
         except SystemExit:
             raise  # submitit exits this way after requeueing the job: not a failure
+        except RunBusy as exc:  # another live process trains this run: its record is not ours to write
+            print(f"not started: {exc}", flush=True)
+            raise
         except BaseException as exc:
             if rank == 0:
                 record_end(job, results, "failed", f"{type(exc).__name__}: {exc}", format_traceback(exc))

@@ -35,6 +35,7 @@ DEFAULT_JOB_FN = "harness.train:run_job"
 # Tests and tools may point workers at another job function ("module:function").
 JOB_FN_ENV = "HARNESS_JOB_FN"
 STOP_GRACE_S = 10.0
+EXIT_BUSY = 75  # EX_TEMPFAIL: another process holds the run's claim; nothing was recorded
 
 
 def available_cores() -> int:
@@ -225,6 +226,11 @@ class _Dispatch:
 
     def finished(self, worker: Worker, code: int) -> None:
         job, took = worker.job, time.monotonic() - worker.started
+        if code == EXIT_BUSY:  # trained by another process right now: not ours to record
+            self.outcome[job.run_id] = "busy"
+            self.emit(job, "skipped", "running in another process (its claim is live); harness status follows it")
+            self.drop_dependants(job)
+            return
         recorded = store_status(self.results).get(job.run_id)
         if code == 0 and recorded in (None, "running", "done"):
             recorded = "done"  # the store's word if it has one; a job function may not write rows
@@ -237,6 +243,13 @@ class _Dispatch:
             return
         self.emit(job, recorded, f"exit {code} after {took:.0f}s; harness logs {job.short_id}")
         self.block_dependants(job)
+
+    def drop_dependants(self, parent: JobSpec) -> None:
+        for job in [j for j in self.pending if j.depends_on == parent.run_id]:
+            self.pending.remove(job)
+            self.outcome[job.run_id] = "busy"
+            self.emit(job, "skipped", f"its pre-training run {parent.short_id} runs elsewhere; run again later")
+            self.drop_dependants(job)
 
     def block_dependants(self, failed: JobSpec) -> None:
         for job in [j for j in self.pending if j.depends_on == failed.run_id]:
@@ -360,29 +373,48 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("results", type=Path)
     parser.add_argument("run_dir", type=Path)
     args = parser.parse_args(argv)
-    from harness.dispatch.state import format_traceback
     from harness.spec.runs import read_spec
 
     job = read_spec(args.run_dir)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     print(f"run {job.run_id} ({job.stage} {job.task or ''}) with {args.job_fn}, pid {os.getpid()}", flush=True)
+    from harness.claim import RunBusy, acquire
+
+    try:  # claimed before anything else: a dead worker's run shows "interrupted", never "running" for ever
+        claim = acquire(args.run_dir, by=f"grid {job.grid} (local worker)")
+    except RunBusy as exc:
+        print(f"not started: {exc}", flush=True)
+        return EXIT_BUSY
     try:
-        load_job_fn(args.job_fn)(job, args.results)
+        return _call_job_fn(job, args.job_fn, args.results)
+    finally:
+        claim.release()
+
+
+def _call_job_fn(job: JobSpec, job_fn: str, results: Path) -> int:
+    from harness.claim import RunBusy
+    from harness.dispatch.state import format_traceback
+
+    try:
+        load_job_fn(job_fn)(job, results)
+    except RunBusy as exc:
+        print(f"not started: {exc}", flush=True)
+        return EXIT_BUSY
     except KeyboardInterrupt:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the record short
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        record_end(job, args.results, "cancelled", "stopped by a signal (Ctrl-C or harness cancel)")
+        record_end(job, results, "cancelled", "stopped by a signal (Ctrl-C or harness cancel)")
         print("cancelled", flush=True)
         return 130
     except SystemExit as exc:
         if not exc.code:  # the job function ended the process on purpose, successfully
             return 0
-        record_end(job, args.results, "failed", f"the job function exited with code {exc.code}")
+        record_end(job, results, "failed", f"the job function exited with code {exc.code}")
         return 1
     except BaseException as exc:  # noqa: BLE001 - any crash is recorded, then reported by exit code
         tb = format_traceback(exc)
         print(tb, file=sys.stderr, flush=True)
-        record_end(job, args.results, "failed", f"{type(exc).__name__}: {exc}", tb)
+        record_end(job, results, "failed", f"{type(exc).__name__}: {exc}", tb)
         return 1
     return 0
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.claim import holder_alive, read_claim
 from harness.paths import run_dir
 
 if TYPE_CHECKING:
@@ -114,11 +115,19 @@ def job_state(job: JobSpec, results: Path, stored: str | None, slurm: SlurmView 
     progress = read_progress(folder) or {}
     state = stored or str(progress.get("state") or "pending")
     pid, host = progress.get("pid"), progress.get("host")
-    local_pid = pid is not None and host in (None, socket.gethostname())
+    claim = read_claim(folder)
+    live = holder_alive(claim)
+    if live and claim:
+        pid, host = claim.get("pid"), claim.get("host")
+    local_pid = live and host == socket.gethostname()
     note = ""
-    # No pid yet (the job has not written progress.json): nothing to check, trust the store.
-    if state == "running" and pid is not None and not process_alive(pid, host):
+    # The run's claim is the proof of life (taken before the first row or progress.json is written,
+    # removed after the last): "running" without a live holder was interrupted, however early.
+    if state == "running" and not live:
         state = "interrupted"
+        note = "its process is gone" if claim is not None else "no process holds it"
+    elif live and state not in ("done", "queued"):
+        state = "running"  # e.g. a claim taken by another grid or a search sharing this run id
     if slurm is not None:
         state, note = _with_slurm_queue(job.run_id, state, stored, slurm, local_pid)
     if state in ("failed", "cancelled"):
@@ -144,8 +153,8 @@ def _with_slurm_queue(
     in_queue = slurm.queue.get(run_id)
     if in_queue == "queued" and state != "done":
         return "queued", ""  # pending in SLURM: a new attempt (resubmitted or requeued), newer than the store
-    if in_queue == "running" and stored is None:
-        return "running", ""  # started; the trainer has not written its first row yet
+    if in_queue == "running" and (stored is None or state == "interrupted"):
+        return "running", ""  # started; the trainer has not claimed the run or written its first row yet
     # (A "running" job whose store row says cancelled/failed is completing after scancel: keep the row.)
     if in_queue is None and run_id in slurm.submitted and state in BUSY_STATES and not local_pid:
         return "interrupted", "no longer in the SLURM queue"

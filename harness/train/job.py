@@ -137,12 +137,25 @@ def run_job(job: JobSpec, results: Path, *, on_eval: Callable[[int, dict[str, fl
     raised ``StopTraining``). A failure is recorded ("failed", error.txt) and re-raised.
     ``stop_after`` raises ``SimulatedKill`` after that many steps (in-process tests);
     $HARNESS_STOP_AFTER_STEPS / $HARNESS_HOLD_AFTER_STEPS kill or hold the process (``harness.train.interrupt``).
+    Raises ``harness.claim.RunBusy`` (writing nothing) when another live process trains the run.
     """
+    results = Path(results)
+    # One claim per run id (harness.claim): whatever asked for this run, it never trains twice at
+    # once. Rank 0 claims for a multi-process job; the claim is re-entrant for a worker that holds it.
+    if os.environ.get("RANK", "0") != "0":
+        return _run_claimed(job, results, on_eval, stop_after)
+    from harness.claim import hold
+
+    with hold(run_folder(results, job.run_id), by=f"grid {job.grid}"):
+        return _run_claimed(job, results, on_eval, stop_after)
+
+
+def _run_claimed(job: JobSpec, results: Path, on_eval: Callable[[int, dict[str, float]], None] | None,
+                 stop_after: int | None) -> dict[str, Any]:
     from accelerate import PartialState
 
     from harness.train.assemble import build_parts
 
-    results = Path(results)
     done = _read_json(run_folder(results, job.run_id) / RESULT_FILE)
     if done.get("status") == "done":
         return done  # finished before (e.g. a requeue after the end): nothing to redo

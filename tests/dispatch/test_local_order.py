@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from test_local_executor import compile_jobs, write_grid
 
+from harness.claim import acquire, hold
 from harness.dispatch.order import RETRYABLE, RUNNABLE, dependency_order, plan_runs, zoo_entries
 from harness.dispatch.state import (
     ProgressView,
@@ -92,19 +93,21 @@ def test_states_from_run_folders(jobs, tmp_path: Path) -> None:  # type: ignore[
     host = socket.gethostname()
     _write_progress(folder, state="running", step=3, total=10, eta_s=12.0, pid=os.getpid(), host=host,
                     metrics={"val/score": 0.25})
+    claim = acquire(folder, "this test")  # the run's claim is its proof of life
     st = job_state(job, results, "running")
     assert (st.state, st.step, st.total, st.eta_s, st.metrics) == ("running", 3, 10, 12.0, {"val/score": 0.25})
+    claim.release()
+    assert job_state(job, results, "running").state == "interrupted"
     dead = 2**22 + 12345  # above the default pid_max
     _write_progress(folder, state="running", step=3, total=10, pid=dead, host=host)
     assert job_state(job, results, "running").state == "interrupted"
-    _write_progress(folder, state="running", step=3, total=10, pid=dead, host="some-other-node")
-    assert job_state(job, results, "running").state == "running"  # can't check another host's pid
     (folder / "error.txt").write_text("failed: RuntimeError: boom\n(recorded ...)\n\nTraceback ...")
     assert job_state(job, results, "failed").note == "RuntimeError: boom"
     (folder / "error.txt").write_text("[2026-01-01 10:00:00 UTC] failed: ValueError: x\n")  # the trainer's layout
     assert job_state(job, results, "failed").note == "ValueError: x"
     (folder / "progress.json").unlink()
-    assert job_state(job, results, "running").state == "running"  # started, no progress written yet
+    with hold(folder):
+        assert job_state(job, results, "running").state == "running"  # started, no progress written yet
     (folder / "progress.json").write_text('{"state": "runn')  # half-written
     assert read_progress(folder) is None and job_state(job, results, None).state == "pending"
     assert process_alive(os.getpid()) and not process_alive(None)
