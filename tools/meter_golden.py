@@ -15,7 +15,8 @@ is drawn anew so a wrong mapping cannot hide behind an initialisation of ones an
 - ``meter.ckpt``: the weights in METER's Lightning layout (``state_dict`` + ``hyper_parameters``);
 - ``io.pt``: fixed inputs and METER's outputs: fusion outputs (text/image features, pooled pair
   features), ITM, MLM, VQA, NLVR2, SNLI-VE and retrieval-rank logits, and METER's VQA/NLVR2/SNLI-VE/
-  MLM losses, computed by METER's own ``objectives.compute_*`` functions;
+  MLM losses, computed by METER's own ``objectives.compute_*`` functions; and METER's
+  ``adapt_position_encoding`` of the CLIP position table to twice the resolution (fine-tuning);
 - ``set_schedule.json`` (``--schedule``): METER's ``set_schedule`` groups as (parameter, LR group,
   weight decay) — the golden list of the LR/weight-decay parity test.
 
@@ -188,6 +189,16 @@ def meter_outputs(model: nn.Module, x: dict[str, torch.Tensor]) -> dict[str, tor
     return {k: v.detach().clone().contiguous() for k, v in out.items()}
 
 
+def meter_resize(model: nn.Module, p: dict[str, int]) -> dict[str, object]:
+    """METER's position-embedding resize for fine-tuning at twice the checkpoint's resolution."""
+    from meter.modules.clip_model import adapt_position_encoding
+
+    key = "vit_model.visual.positional_embedding"
+    after = 2 * p["image_size"]
+    state = adapt_position_encoding({key: model.state_dict()[key].clone()}, patch_size=p["patch"], after=after)
+    return {"image_size": after, "positional_embedding": state[key].contiguous()}
+
+
 def schedule_groups(model: nn.Module) -> list[dict[str, object]]:
     """METER's set_schedule, run on the model: (parameter, LR group, weight decay) per parameter."""
     from meter.modules import meter_utils
@@ -234,8 +245,9 @@ def main() -> int:
     randomise(model, args.seed)
     inputs = fixed_inputs(p, args.seed + 1)
     outputs = meter_outputs(model, inputs)
+    resize = meter_resize(model, p)
     write_checkpoint(model, args.out / "meter.ckpt")
-    torch.save({"preset": args.preset, "inputs": inputs, "outputs": outputs,
+    torch.save({"preset": args.preset, "inputs": inputs, "outputs": outputs, "resize": resize,
                 "transformers": transformers.__version__, "torch": str(torch.__version__)}, args.out / "io.pt")
     print(f"wrote {args.out / 'meter.ckpt'} and {args.out / 'io.pt'}: " + ", ".join(sorted(outputs)))
     return 0

@@ -1,10 +1,11 @@
 """Adapting pre-trained vision weights to another image size.
 
 A ViT trained at 224px has one absolute position embedding per patch of a 14×14 grid; at 384px
-the grid is 24×24. Swin and BEiT instead learn relative-position bias tables whose size follows
-the attention window, which changes when the window is clamped to a smaller feature map (Swin) or
-is the patch grid itself (BEiT). These helpers resample such tensors with timm's own functions and
-leave every other tensor untouched, so loading at the pre-training size is an exact identity.
+the grid is 24×24 (resampled as METER does, see ``resize_abs_pos_embed``). Swin and BEiT instead
+learn relative-position bias tables whose size follows the attention window, which changes when the
+window is clamped to a smaller feature map (Swin) or is the patch grid itself (BEiT); those are
+resampled with timm's own functions. Every other tensor is left untouched, so loading at the
+pre-training size is an exact identity.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 # Buffers that the model derives from its geometry; a checkpoint's copy is for the old geometry.
@@ -21,17 +23,23 @@ DERIVED_BUFFERS = ("relative_position_index", "attn_mask")
 
 def resize_abs_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int], num_prefix_tokens: int) -> torch.Tensor:
     """[1, P+N, D] position embedding → [1, P+H*W, D] for the patch ``grid`` (H, W); the P prefix
-    tokens' embeddings (class, distillation) are kept as they are."""
-    from timm.layers import resample_abs_pos_embed
+    tokens' embeddings (class, distillation) are kept as they are.
 
+    METER's law (``adapt_position_encoding`` in meter/modules/clip_model.py): plain bicubic
+    ``F.interpolate``, antialias off. timm's resampler turns antialias on, which for bicubic also
+    switches the kernel (a = -0.5 instead of -0.75): 1.4e-2 apart on CLIP's table when upsampling."""
     n_old = pos_embed.shape[1] - num_prefix_tokens
     side = math.isqrt(n_old)
     if side * side != n_old:
         raise ValueError(f"position embedding with {n_old} patch positions is not a square grid")
     if (side, side) == tuple(grid):
         return pos_embed
-    return resample_abs_pos_embed(pos_embed, new_size=list(grid), old_size=[side, side],
-                                  num_prefix_tokens=num_prefix_tokens)
+    prefix, patches = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
+    width = patches.shape[-1]
+    table = patches.reshape(patches.shape[0], side, side, width).permute(0, 3, 1, 2).float()
+    table = F.interpolate(table, size=tuple(grid), mode="bicubic", align_corners=False, antialias=False)
+    patches = table.permute(0, 2, 3, 1).reshape(patches.shape[0], -1, width).to(pos_embed.dtype)
+    return torch.cat([prefix, patches], dim=1)
 
 
 def resize_grid_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:

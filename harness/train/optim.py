@@ -124,10 +124,14 @@ def build_optimizer(
 
 
 def lr_factor(step: int, total: int, warmup_ratio: float, decay: str) -> float:
-    """LR multiplier for optimizer step ``step`` (0-based) of ``total``: warm-up, then decay to 0."""
-    warmup = int(round(warmup_ratio * total))
+    """LR multiplier for optimizer step ``step`` (0-based) of ``total``: warm-up, then decay to 0.
+
+    METER's schedule exactly (transformers' polynomial-decay/cosine schedules with warm-up, as its
+    ``set_schedule`` builds them): ``int(warmup_ratio × total)`` warm-up steps, step k at k / warmup —
+    the first step at LR 0 — then linear (or cosine) decay to 0 at ``total``."""
+    warmup = int(warmup_ratio * total)
     if step < warmup:
-        return (step + 1) / (warmup + 1)
+        return step / warmup
     if decay == "constant":
         return 1.0
     remaining = max(1, total - warmup)

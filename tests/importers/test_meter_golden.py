@@ -78,3 +78,25 @@ def test_imported_meter_checkpoint_reproduces_meters_outputs(tmp_path: Path, cap
     # the comparison is not vacuous: the outputs are far from zero and differ across the batch
     assert float(expected["vqa_logits"].abs().max()) > 0.1
     assert float((expected["cls_feats"][0] - expected["cls_feats"][1]).abs().max()) > 1e-2
+
+
+def test_fine_tuning_resolution_resizes_position_embedding_as_meter(tmp_path: Path) -> None:
+    """Fine-tuning at twice the checkpoint's resolution: the harness's resampled CLIP position table
+    equals METER's ``adapt_position_encoding`` (bicubic, antialias off) — not timm's antialiased one."""
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+    from timm.layers import resample_abs_pos_embed
+
+    assert main(["import", "meter", str(GOLDEN / "meter.ckpt"), "--name", "golden", "--results", str(tmp_path)]) == 0
+    _, arch = imported_model(tmp_path, "golden")
+    recorded = torch.load(GOLDEN / "io.pt", weights_only=True)["resize"]
+    larger = build_imported_model(replace(arch, image_size=recorded["image_size"]))
+    state = load_file(str(tmp_path / "runs" / import_run_id("meter", "golden") / "model.safetensors"))
+    larger.load_pretrained_vlp(state)
+    ours = larger.vision.backbone.pos_embed[0].detach()
+    assert ours.shape == recorded["positional_embedding"].shape
+    assert float((ours - recorded["positional_embedding"]).abs().max()) <= 1e-6
+    grid = recorded["image_size"] // arch.patch
+    timm_way = resample_abs_pos_embed(state["vision.backbone.pos_embed"], new_size=[grid, grid], num_prefix_tokens=1)
+    assert float((timm_way[0] - recorded["positional_embedding"]).abs().max()) > 1e-3
