@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("data", "convert raw datasets to Arrow files; check a data root"),
     "import": ("imports", "record a METER checkpoint as a finished run that grids start from"),
     "rehearsal": ("rehearsal", "prepare the tiny checkpoints and data that --rehearse runs a paper profile on"),
+    "rekey": ("rekey", "move finished runs to the run ids of this version (after a run-id scheme change)"),
     "train": ("train", "run one job from its spec.json (used by executors)"),
 }
 

@@ -45,6 +45,7 @@ def load_grid(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """Compile the grid named by ``args``; grid errors become UserError (exit 2, no traceback)."""
     from harness.spec.compile import compile_grid
     from harness.spec.errors import GridError
+    from harness.spec.site import site_values
 
     transform = None
     if getattr(args, "rehearse", False):
@@ -52,7 +53,11 @@ def load_grid(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
         transform = rehearsal_transform()
     try:
-        return compile_grid(args.grid, args.profile, args.sets, args.only, transform=transform)
+        site = site_values()
+    except GridError as exc:
+        raise UserError(f"site configuration:\n{exc}") from None
+    try:
+        return compile_grid(args.grid, args.profile, args.sets, args.only, transform=transform, site=site)
     except GridError as exc:
         count = len(exc.issues)
         raise UserError(f"{count} problem{'s' if count > 1 else ''} in {args.grid}:\n{exc}") from None

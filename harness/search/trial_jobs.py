@@ -78,9 +78,10 @@ def trial_jobs(grid_path: str | Path, profile: str | None, spec: SearchSpec, val
     does not boil down to one cell for the objective (or a factor overrides a searched key).
     """
     from harness.spec.compile import compile_grid
+    from harness.spec.site import site_values
 
     grid = compile_grid(grid_path, profile=profile, sets=[*sets, *spec.fixed_overrides(), *overrides(spec, values)],
-                        only=only, drop_factors=spec.replaces)
+                        only=only, drop_factors=spec.replaces, site=site_values())
     seed = grid.seeds[0]
     task = spec.objective.task
     if task == "pretrain":

@@ -15,7 +15,15 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from harness.spec.keypaths import set_path
-from harness.spec.schema import _DISPLAY_ONLY, SCHEMA_VERSION, ExperimentSpec, Stage, check_experiment
+from harness.spec.schema import (
+    DATA_PLACEMENT,
+    MODEL_PLACEMENT,
+    SCHEMA_VERSION,
+    STAGE_EXCLUDED,
+    ExperimentSpec,
+    Stage,
+    check_experiment,
+)
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -70,16 +78,16 @@ class CellBuilder:
         """Same value as ``run_id(job_identity(exp, stage, task, seed, depends_on))``, from cached fragments."""
         parts: dict[str, str] = {
             "schema": str(SCHEMA_VERSION), "stage": f'"{stage}"', "seed": str(int(seed)),
-            "model": self._fragment(exp.model), "optim": self._fragment(exp.optim),
-            "data": self._fragment(exp.data), "precision": canonical(exp.train.precision),
+            "model": self._fragment(exp.model, MODEL_PLACEMENT), "optim": self._fragment(exp.optim),
+            "data": self._fragment(exp.data, DATA_PLACEMENT), "precision": canonical(exp.train.precision),
             "deterministic": canonical(exp.train.deterministic),
         }
         if stage == "pretrain":
-            parts["pretrain"] = self._fragment(exp.pretrain, _DISPLAY_ONLY)
+            parts["pretrain"] = self._fragment(exp.pretrain, STAGE_EXCLUDED)
         else:
             assert task is not None
             parts["task"] = canonical(task)
-            parts["finetune"] = self._fragment(exp.finetune[task], _DISPLAY_ONLY)
+            parts["finetune"] = self._fragment(exp.finetune[task], STAGE_EXCLUDED)
             parts["from"] = canonical(depends_on)
         text = "{" + ",".join(f'"{k}":{parts[k]}' for k in sorted(parts)) + "}"  # keys are plain ASCII
         return hashlib.sha256(text.encode()).hexdigest()

@@ -22,6 +22,7 @@ from harness.spec.factors import Axis, Condition, iter_cells, parse_conditions, 
 from harness.spec.keypaths import set_path
 from harness.spec.report import ReportSpec, check_report_rows, join_label
 from harness.spec.schema import ExperimentSpec, JobSpec, import_run_id, pretrain_import
+from harness.spec.site import SiteValue
 
 __all__ = ["CompiledGrid", "compile_grid", "run_id"]
 
@@ -120,13 +121,15 @@ def _check_search(doc: GridDocument, issues: list[Issue]) -> dict[str, Any] | No
 
 def compile_grid(path: str | Path, profile: str | None = None, sets: Sequence[str] = (),
                  only: Sequence[str] = (), drop_factors: Sequence[str] = (),
-                 transform: Callable[[ExperimentSpec], ExperimentSpec] | None = None) -> CompiledGrid:
+                 transform: Callable[[ExperimentSpec], ExperimentSpec] | None = None,
+                 site: Sequence[SiteValue] = ()) -> CompiledGrid:
     """Compile a grid file; every problem of the file is raised together as one GridError.
 
     ``drop_factors``: factors to leave out (a search replaces the factors its parameters set).
     ``transform``: applied to every cell's experiment before its run ids (``--rehearse``).
+    ``site``: placement from harness.toml and the environment (``harness.spec.site.site_values()``).
     """
-    doc = load_document(path, profile, tuple(sets))
+    doc = load_document(path, profile, tuple(sets), site)
     issues: list[Issue] = []
     factors = doc.data.get("factors")
     for name in drop_factors:

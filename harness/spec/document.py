@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.spec.errors import GridError, Issue
 from harness.spec.keypaths import check_path, deep_merge, set_path
 from harness.spec.yamlio import KeyPath, Origins, load_yaml, parse_scalar
+
+if TYPE_CHECKING:
+    from harness.spec.site import SiteValue
 
 TOP_LEVEL = ("name", "description", "extends", "default_profile", "base", "factors", "zip", "exclude", "seeds",
              "profiles", "report", "search")
@@ -79,9 +83,10 @@ def _load_chain(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], Or
 
 
 def load_document(
-    path: str | Path, profile: str | None = None, sets: tuple[str, ...] | list[str] = ()
+    path: str | Path, profile: str | None = None, sets: tuple[str, ...] | list[str] = (),
+    site: Sequence[SiteValue] = (),
 ) -> GridDocument:
-    """Read ``path`` (with its ``extends`` chain), apply ``profile`` and ``--set`` overrides."""
+    """Read ``path`` (with its ``extends`` chain), apply ``profile``, the site's placement, ``--set``."""
     path = Path(path)
     data, origins = _load_chain(path, ())
     doc = GridDocument(path, str(data.get("name") or path.stem), None, data, origins)
@@ -89,6 +94,7 @@ def load_document(
     issues += [doc.issue((key,), f"unknown top-level key '{key}'{did_you_mean(key, list(TOP_LEVEL))}")
               for key in data if key not in TOP_LEVEL]
     issues += _apply_profile(doc, profile)
+    _apply_site(doc, site)
     issues += _apply_sets(doc, sets)
     if issues:
         raise GridError(issues)
@@ -135,6 +141,18 @@ def _apply_profile(doc: GridDocument, requested: str | None) -> list[Issue]:
         if key[:2] == prefix and len(key) > 2:
             doc.origins[key[2:]] = origin
     return issues
+
+
+def _apply_site(doc: GridDocument, site: Sequence[SiteValue]) -> None:
+    """Placement from harness.toml / the environment over the grid's own (``finetune.*``: every task)."""
+    for item in site:
+        keys = [item.key]
+        if item.key.startswith("finetune.*."):
+            tasks = ((doc.data.get("base") or {}).get("finetune") or {})
+            keys = [item.key.replace("*", task, 1) for task in tasks] if isinstance(tasks, dict) else []
+        for key in keys:
+            doc.data["base"] = set_path(doc.data.get("base") or {}, key, item.value)
+            doc.origins[("base", *key.split("."))] = (item.origin, 0)
 
 
 def _apply_sets(doc: GridDocument, sets: tuple[str, ...] | list[str]) -> list[Issue]:

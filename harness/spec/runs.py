@@ -1,7 +1,9 @@
 """The spec stored beside each run: ``<results>/runs/<run_id>/spec.json``.
 
 The same run id must always mean the same experiment: a stored spec whose identity differs
-from the job's is an error, never a silent overwrite.
+from the job's is an error, never a silent overwrite. Its placement (data root, weights folder,
+workers, per-device batch, trackers, resources) may change between attempts: the stored spec is
+then rewritten with the new placement, so the next attempt reads the files where they are now.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ class SpecConflict(RuntimeError):
 def write_spec(job: JobSpec, results: Path) -> Path:
     folder = run_dir(Path(results), job.run_id)
     path = folder / "spec.json"
-    payload = {"identity": job.identity(), "job": job.model_dump(mode="json")}
+    payload = {"identity": job.identity(), "placement": job.placement(), "job": job.model_dump(mode="json")}
     if path.exists():
         stored = _stored_payload(path)
         if stored is None:  # unreadable: the run id is the hash of the identity, so rewriting it is exact
@@ -31,7 +33,7 @@ def write_spec(job: JobSpec, results: Path) -> Path:
         elif stored.get("identity") != payload["identity"]:
             raise SpecConflict(f"{path} holds a different spec for run {job.run_id}; "
                                "refusing to overwrite it (move the folder aside if it is stale)")
-        else:
+        elif stored.get("placement") == payload["placement"]:
             return path
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".spec.{os.getpid()}.tmp")

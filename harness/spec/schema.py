@@ -2,7 +2,8 @@
 
 ``ExperimentSpec`` is what ``base`` in a grid file holds; factor levels, profiles and
 ``--set`` overrides edit it before validation. ``JobSpec`` is one compiled job (a cell ×
-seed × stage); its ``run_id`` hashes only what determines the result (``identity``).
+seed × stage); its ``run_id`` hashes only what determines the result (``identity``); where the
+job's files live and how it is split over the machine (``placement``) stay outside the run id.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from harness.spec.base import Strict
 
 IMPORT_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 
-SCHEMA_VERSION = 1
+# 2: placement keys (PLACEMENT_KEYS) left the identity. `harness rekey` moves runs recorded under 1.
+SCHEMA_VERSION = 2
 
 
 class PretrainSpec(Strict):
@@ -222,6 +224,9 @@ class JobSpec(Strict):
     def identity(self) -> dict[str, Any]:
         return job_identity(self.experiment, self.stage, self.task, self.seed, self.depends_on)
 
+    def placement(self) -> dict[str, Any]:
+        return job_placement(self.experiment, self.stage, self.task)
+
 
 def job_identity(
     exp: ExperimentSpec, stage: Stage, task: str | None, seed: int, depends_on: str | None
@@ -231,19 +236,19 @@ def job_identity(
         "schema": SCHEMA_VERSION,
         "stage": stage,
         "seed": seed,
-        "model": exp.model.model_dump(mode="json"),
+        "model": exp.model.model_dump(mode="json", exclude=MODEL_PLACEMENT),
         "optim": exp.optim.model_dump(mode="json"),
-        "data": exp.data.model_dump(mode="json"),
+        "data": exp.data.model_dump(mode="json", exclude=DATA_PLACEMENT),
         "precision": exp.train.precision,
         "deterministic": exp.train.deterministic,
     }
     if stage == "pretrain":
         assert exp.pretrain is not None
-        body["pretrain"] = exp.pretrain.model_dump(mode="json", exclude=_DISPLAY_ONLY)
+        body["pretrain"] = exp.pretrain.model_dump(mode="json", exclude=STAGE_EXCLUDED)
     else:
         assert task is not None
         body["task"] = task
-        body["finetune"] = exp.finetune[task].model_dump(mode="json", exclude=_DISPLAY_ONLY)
+        body["finetune"] = exp.finetune[task].model_dump(mode="json", exclude=STAGE_EXCLUDED)
         body["from"] = depends_on
     return body
 
@@ -251,6 +256,29 @@ def job_identity(
 # Outside the run id: how often we look (not what is learnt), and pretrain.from — a section with it set
 # never becomes a pre-training job (its fine-tuning jobs name the imported run in "from" instead).
 _DISPLAY_ONLY = {"eval_every", "from_"}
+
+# Placement: where the files are and how the work is split over the machine. Moving the data, another
+# weights folder, more loader workers or a smaller per-device batch (accumulation keeps the global
+# batch) must not orphan a finished run. Trackers and resources never entered the identity.
+MODEL_PLACEMENT = {"weights_dir"}
+DATA_PLACEMENT = {"root", "num_workers"}
+STAGE_PLACEMENT = {"per_device_batch"}
+STAGE_EXCLUDED = _DISPLAY_ONLY | STAGE_PLACEMENT
+# The dotted keys a site configuration (harness.toml) may set; "finetune.*" = every task's section.
+PLACEMENT_KEYS = ("data.root", "data.num_workers", "model.weights_dir", "pretrain.per_device_batch",
+                  "finetune.*.per_device_batch", "train.trackers", "resources.*")
+
+
+def job_placement(exp: ExperimentSpec, stage: Stage, task: str | None) -> dict[str, Any]:
+    """The placement half of a job (recorded in spec.json beside its identity)."""
+    section = exp.pretrain if stage == "pretrain" else exp.finetune[task] if task is not None else None
+    return {
+        "data": exp.data.model_dump(mode="json", include=DATA_PLACEMENT),
+        "model": exp.model.model_dump(mode="json", include=MODEL_PLACEMENT),
+        "per_device_batch": getattr(section, "per_device_batch", None),
+        "trackers": list(exp.train.trackers),
+        "resources": exp.resources.model_dump(mode="json"),
+    }
 
 
 def import_run_id(source: str, name: str) -> str:
