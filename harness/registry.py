@@ -39,6 +39,7 @@ class Entry:
     description: str
     builder: Callable[..., Any]
     meta: dict[str, Any] = field(default_factory=dict)
+    origin: str = ""  # the module that registered it (the package's catalog or a user plug-in)
 
     def build(self, *args: Any, **kwargs: Any) -> Any:
         return self.builder(*args, **kwargs)
@@ -53,11 +54,16 @@ class Registry:
         self._entries: dict[str, Entry] = {}
         self._loaded = False
 
-    def register(self, name: str, description: str, **meta: Any) -> Callable[[F], F]:
+    def register(self, name: str, description: str, *, origin: str | None = None, **meta: Any) -> Callable[[F], F]:
+        """Register ``name``; a name another module already registered is an error naming both."""
+
         def decorator(builder: F) -> F:
-            if name in self._entries and self._entries[name].builder is not builder:
-                raise ValueError(f"{self.kind} '{name}' is registered twice")
-            self._entries[name] = Entry(name, description, builder, dict(meta))
+            where = origin or getattr(builder, "__module__", "") or "?"
+            self._load()  # the package's own names first, so a plug-in cannot shadow one silently
+            existing = self._entries.get(name)
+            if existing is not None and existing.builder is not builder:
+                raise ValueError(f"{self.kind} '{name}' is registered twice: by {existing.origin} and by {where}")
+            self._entries[name] = Entry(name, description, builder, dict(meta), where)
             return builder
 
         return decorator
@@ -67,6 +73,9 @@ class Registry:
             self._loaded = True
             for module in self._catalogs:
                 importlib.import_module(module)
+            from harness.plugins import load_entry_points
+
+            load_entry_points()
 
     def names(self) -> list[str]:
         self._load()
@@ -99,6 +108,13 @@ class Registry:
     def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self.get(name).build(*args, **kwargs)
 
+    def build_plugin(self, name: str, **kwargs: Any) -> Any:
+        """Build an objective or task plug-in; it answers to the name it is registered under
+        (whatever its builder called it), since its head and sub-batch are keyed by that name."""
+        plugin = self.build(name, **kwargs)
+        plugin.name = name
+        return plugin
+
 
 def lazy_builder(name: str, target: str) -> Callable[..., Any]:
     """A builder that imports ``"package.module:Class"`` when called and returns ``Class(name=name, **kwargs)``:
@@ -109,6 +125,7 @@ def lazy_builder(name: str, target: str) -> Callable[..., Any]:
         return getattr(importlib.import_module(module_name), attr)(name=name, **kwargs)
 
     build.__qualname__ = f"build[{target}]"
+    build.__module__ = module_name  # the entry's origin: the module that implements it
     return build
 
 

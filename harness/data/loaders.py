@@ -182,7 +182,7 @@ class Collator:
 
         if name not in self._plugins:
             registry = OBJECTIVES if pretrain else TASKS
-            self._plugins[name] = registry.build(name) if name in registry else None
+            self._plugins[name] = registry.build_plugin(name) if name in registry else None
         return self._plugins[name]
 
     def _fields(self, name: str, base: dict[str, Any], good: list[dict[str, Any]], seed: int,

@@ -41,39 +41,38 @@ def _synthetic_split(spec_json: str, split: str, image_size: int) -> Any:
 def load_table(exp: Any, task: str, split: str, image_size: int, dataset: str | None = None) -> TaskTable:
     """Samples of `task` ("pretrain" or a fine-tuning task) for `split` ("train", "val", "test", ...)."""
     data = exp.data
+    form = _data_form(task)
     if data.source == "synthetic":
         spec_json = data.synthetic.model_dump_json()
-        return synthetic_tables(_synthetic_split(spec_json, split, image_size), task)
+        return synthetic_tables(_synthetic_split(spec_json, split, image_size), form)
     from harness.data.arrow import arrow_table
 
     if task == "pretrain":
         names = exp.pretrain.datasets if exp.pretrain is not None else ("coco", "vg", "sbu", "gcc")
         return concat_tables([arrow_table(data, name, "pretrain", split) for name in names])
     ft = exp.finetune.get(task)
-    name = dataset or (ft.dataset if ft is not None and ft.dataset else None) or DEFAULT_DATASET[task]
-    return arrow_table(data, name, task, split)
+    name = dataset or (ft.dataset if ft is not None and ft.dataset else None) or DEFAULT_DATASET[form]
+    return arrow_table(data, name, form, split)
+
+
+def _data_form(task: str) -> str:
+    """Whose samples a task reads: its own, or another task's (a task registered with ``reads=``)."""
+    if task == "pretrain":
+        return task
+    from harness.registry import TASKS
+
+    return str(TASKS.get(task).meta.get("reads", task)) if task in TASKS else task
 
 
 def task_info(exp: Any, task: str) -> dict[str, Any]:
-    """What heads and schedules need. vqa: {"num_answers", "answers"}; nlvr2: {"num_classes": 2,
-    "images": 2}; snli-ve: {"num_classes": 3}; retrieval: {"negatives"}; all: {"train_size"} =
-    training samples per epoch (one per caption / question / statement)."""
+    """What heads and schedules need: {"train_size"} = training samples per epoch (one per caption /
+    question / statement), plus what the task's plug-in reads off its table (``Task.info``: VQA's
+    answers, retrieval's negatives, ...)."""
+    from harness.registry import TASKS
+
     size = exp.data.synthetic.image_size if exp.data.source == "synthetic" else 16
     table = load_table(exp, task, "train", size)
-    info: dict[str, Any] = {"train_size": len(table)}
-    if task == "vqa":
-        answers = table.info.get("answers")
-        info["num_answers"] = len(answers) if answers is not None else int(table.info["num_answers"])
-        if answers is not None:
-            info["answers"] = tuple(answers)
-    elif task == "nlvr2":
-        info.update(num_classes=2, images=2)
-    elif task == "snli-ve":
-        info["num_classes"] = 3
-    elif task == "retrieval":
-        ft = exp.finetune.get("retrieval")
-        info["negatives"] = ft.negatives if ft is not None else 15
-    return info
+    return {"train_size": len(table), **TASKS.build_plugin(task).info(table, exp.finetune.get(task))}
 
 
 def _loader(dataset: SeededDataset, sampler: KeySampler, collate: Collator, workers: int) -> Iterable[Any]:
@@ -132,7 +131,7 @@ def _sampler_draw(names: tuple[str, ...], *, pretrain: bool) -> str | None:
     from harness.registry import OBJECTIVES, TASKS
 
     registry = OBJECTIVES if pretrain else TASKS
-    draws = [registry.build(n).sampler_draw for n in names if n in registry]
+    draws = [registry.build_plugin(n).sampler_draw for n in names if n in registry]
     return next((d for d in draws if d), None)
 
 
@@ -212,8 +211,8 @@ class _ImageChunks:
 
 def baselines(exp: Any, task: str) -> dict[str, float]:
     """{"chance", "blind"} on the synthetic test split; {} for real data (no such baselines)."""
-    if exp.data.source != "synthetic":
-        return {}
+    if exp.data.source != "synthetic" or _data_form(task) != task:
+        return {}  # a task reading another task's samples labels them its own way: no known baseline
     from harness.data.synthetic_data import baselines_for
 
     return baselines_for(exp.data.synthetic, task)

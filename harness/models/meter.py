@@ -78,7 +78,7 @@ class MeterModel(nn.Module):
                 if name not in registry:
                     raise ValueError(f"the model has no head for {registry.kind} '{name}': "
                                      f"{registry.unknown_message(name)}")
-                plugin = registry.build(name)
+                plugin = registry.build_plugin(name)
                 self.plugins[name] = plugin
                 self.heads[name] = plugin.build_head(self, info)
         self._check_weights()
@@ -156,7 +156,8 @@ class MeterModel(nn.Module):
         if head not in scorers:
             from harness.registry import OBJECTIVES, TASKS
 
-            owners = [(e.name, reg.kind) for reg in (OBJECTIVES, TASKS) for e in reg if e.build().score_name == head]
+            owners = [(e.name, reg.kind) for reg in (OBJECTIVES, TASKS) for e in reg
+                      if reg.build_plugin(e.name).score_name == head]
             if owners:
                 raise ValueError(f"score_pairs(head='{head}') needs a model built with the '{owners[0][0]}' "
                                  f"{owners[0][1]}")
@@ -245,7 +246,8 @@ def build_model(
     text = TEXT_ENCODERS.build(spec.text, spec=spec)
     from harness.registry import OBJECTIVES
 
-    special = _special_tokens(spec, text) if any(OBJECTIVES.build(n).needs_special_tokens for n in objectives) else {}
+    needs_special = any(OBJECTIVES.build_plugin(n).needs_special_tokens for n in objectives)
+    special = _special_tokens(spec, text) if needs_special else {}
     if image_size is None:
         from harness.models.vision import preprocess_config
 

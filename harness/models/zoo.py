@@ -52,7 +52,7 @@ def recipe() -> dict[str, Any]:
     from harness.models.vision_families import TINY_IMAGE_SIZE, tiny_arch, vision_meta
 
     vision = {n: {"arch": tiny_arch(n), "mean": vision_meta(n)["mean"], "std": vision_meta(n)["std"]}
-              for n in VISION_ENCODERS.names()}
+              for kind, n in all_entries() if kind == "vision"}
     return {"version": ZOO_VERSION, "steps": zoo_steps(), "data": _DATA, "train": _TRAIN,
             "text": tiny_recipe(),
             "vision": vision, "image_size": TINY_IMAGE_SIZE}
@@ -77,9 +77,19 @@ def canonical(kind: str, name: str) -> tuple[str, str]:
     raise ValueError(f"zoo entry kind must be 'text' or 'vision', got {kind!r}")
 
 
+def in_zoo(kind: str, name: str) -> bool:
+    """Whether the zoo builds ``name``: encoders of a family in the family tables do; a plug-in's
+    encoder of its own family builds itself."""
+    from harness.models.text_families import FAMILIES as TEXT_FAMILIES
+    from harness.models.vision_families import FAMILIES as VISION_FAMILIES
+
+    registry, families = (TEXT_ENCODERS, TEXT_FAMILIES) if kind == "text" else (VISION_ENCODERS, VISION_FAMILIES)
+    return registry.get(name).meta.get("family") in families
+
+
 def all_entries() -> list[tuple[str, str]]:
-    text = sorted({("text", str(e.meta["family"])) for e in TEXT_ENCODERS})  # one entry per family
-    return text + [("vision", n) for n in VISION_ENCODERS.names()]
+    text = sorted({("text", str(e.meta["family"])) for e in TEXT_ENCODERS if in_zoo("text", e.name)})
+    return text + [("vision", n) for n in VISION_ENCODERS.names() if in_zoo("vision", n)]
 
 
 def entry_dir(kind: str, name: str) -> Path:
@@ -181,7 +191,9 @@ def vision_weights_file(name: str, weights_dir: str | None = None) -> Path:
 def ensure_zoo(names: list[tuple[str, str]] | None = None, *, progress: bool = True) -> Path:
     """Build the missing tiny entries among ``names`` ((kind, name) pairs; None: all); returns the zoo root.
     A second call finds them and returns at once."""
-    wanted = list(dict.fromkeys(canonical(k, n) for k, n in (names if names is not None else all_entries())))
+    asked = names if names is not None else all_entries()
+    entries = [canonical(k, n) for k, n in asked if in_zoo(canonical(k, n)[0], n)]  # canonical checks the kind
+    wanted = list(dict.fromkeys(entries))
     root = zoo_root()
     todo = _missing(wanted)
     if todo:

@@ -21,7 +21,7 @@ from harness.spec.errors import GridError, Issue
 from harness.spec.factors import Axis, Condition, iter_cells, parse_conditions, parse_groups, parse_only
 from harness.spec.keypaths import set_path
 from harness.spec.report import ReportSpec, check_report_rows, join_label
-from harness.spec.schema import ExperimentSpec, JobSpec, import_run_id, pretrain_import
+from harness.spec.schema import ExperimentSpec, JobSpec, PluginRef, import_run_id, pretrain_import
 from harness.spec.site import SiteValue
 
 __all__ = ["CompiledGrid", "compile_grid", "run_id"]
@@ -40,6 +40,7 @@ class CompiledGrid:
     search: dict[str, Any] | None = None
     description: str = ""
     base: ExperimentSpec | None = field(default=None, repr=False)
+    plugins: tuple[PluginRef, ...] = ()
 
     @property
     def factors(self) -> tuple[str, ...]:
@@ -131,6 +132,9 @@ def compile_grid(path: str | Path, profile: str | None = None, sets: Sequence[st
     """
     doc = load_document(path, profile, tuple(sets), site)
     issues: list[Issue] = []
+    plugins = _import_plugins(doc, issues)  # before anything is validated: they add names
+    if issues:
+        raise GridError(issues)
     factors = doc.data.get("factors")
     for name in drop_factors:
         if isinstance(factors, dict) and name in factors:
@@ -168,13 +172,33 @@ def compile_grid(path: str | Path, profile: str | None = None, sets: Sequence[st
     if issues:
         raise GridError(issues)
     assert base is not None
-    jobs, cells = _jobs(doc, CellBuilder(base_raw, base), groups, excludes, only_cond, seeds, issues, transform)
+    jobs, cells = _jobs(doc, CellBuilder(base_raw, base), groups, excludes, only_cond, seeds, issues, transform,
+                        plugins)
     if issues:
         raise GridError(issues)
     if not jobs:
         raise GridError([Issue(str(doc.path), None, "", "no cells left after exclude/--only")])
     return CompiledGrid(doc.name, doc.path, doc.profile, tuple(jobs), tuple(axes.values()), seeds, cells,
-                        report, search, str(doc.data.get("description") or ""), base)
+                        report, search, str(doc.data.get("description") or ""), base, plugins)
+
+
+def _import_plugins(doc: GridDocument, issues: list[Issue]) -> tuple[PluginRef, ...]:
+    """Import the grid's ``plugins:`` modules; each becomes a ``PluginRef`` every job carries."""
+    raw = doc.data.get("plugins") or []
+    if not isinstance(raw, list) or not all(isinstance(m, str) and m for m in raw):
+        issues.append(doc.issue(("plugins",), "expected a list of module names, e.g. [my_package.my_module]"))
+        return ()
+    from harness.plugins import import_plugin
+
+    refs = []
+    for i, name in enumerate(raw):
+        try:
+            info = import_plugin(name)
+        except ValueError as exc:  # not importable, or a name clash while it registered
+            issues.append(doc.issue(("plugins", str(i)), str(exc)))
+            continue
+        refs.append(PluginRef(module=info.module, version=info.version))
+    return tuple(refs)
 
 
 def _apply(base_raw: dict[str, Any], sets: Any) -> dict[str, Any]:
@@ -205,7 +229,8 @@ def _check_levels(doc: GridDocument, base_raw: dict[str, Any], groups: list[list
 
 def _jobs(doc: GridDocument, builder: CellBuilder, groups: list[list[Axis]], excludes: list[Condition],
           only: Condition, seeds: tuple[int, ...], issues: list[Issue],
-          transform: Callable[[ExperimentSpec], ExperimentSpec] | None = None) -> tuple[list[JobSpec], int]:
+          transform: Callable[[ExperimentSpec], ExperimentSpec] | None = None,
+          plugins: tuple[PluginRef, ...] = ()) -> tuple[list[JobSpec], int]:
     shared_axes = {a.name for g in groups for a in g if not a.finetune_only()}
     pretrain: dict[str, JobSpec] = {}
     finetune: list[JobSpec] = []
@@ -235,11 +260,11 @@ def _jobs(doc: GridDocument, builder: CellBuilder, groups: list[list[Axis]], exc
                     pretrain[parent] = JobSpec.model_construct(
                         run_id=parent, grid=doc.name, stage="pretrain", task=None, seed=seed,
                         factors={k: v for k, v in labels.items() if k in shared_axes}, depends_on=None,
-                        experiment=exp)
+                        experiment=exp, plugins=plugins)
             for task in exp.finetune:
                 finetune.append(JobSpec.model_construct(
                     run_id=builder.run_id(exp, "finetune", task, seed, parent), grid=doc.name, stage="finetune",
-                    task=task, seed=seed, factors=labels, depends_on=parent, experiment=exp))
+                    task=task, seed=seed, factors=labels, depends_on=parent, experiment=exp, plugins=plugins))
     unique: dict[str, JobSpec] = {}
     for job in finetune:
         unique.setdefault(job.run_id, job)

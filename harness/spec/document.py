@@ -20,8 +20,8 @@ from harness.spec.yamlio import KeyPath, Origins, load_yaml, parse_scalar
 if TYPE_CHECKING:
     from harness.spec.site import SiteValue
 
-TOP_LEVEL = ("name", "description", "extends", "default_profile", "base", "factors", "zip", "exclude", "seeds",
-             "profiles", "report", "search")
+TOP_LEVEL = ("name", "description", "extends", "default_profile", "plugins", "base", "factors", "zip", "exclude",
+             "seeds", "profiles", "report", "search")
 # A grid name becomes a folder (reports/<name>/), a lock and a SLURM job name: keep it plain.
 NAME_RULE = "1 to 64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

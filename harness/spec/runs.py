@@ -25,7 +25,8 @@ class SpecConflict(RuntimeError):
 def write_spec(job: JobSpec, results: Path) -> Path:
     folder = run_dir(Path(results), job.run_id)
     path = folder / "spec.json"
-    payload = {"identity": job.identity(), "placement": job.placement(), "job": job.model_dump(mode="json")}
+    payload = {"identity": job.identity(), "placement": job.placement(), "job": job.model_dump(mode="json"),
+               "plugins": _plugins()}
     if path.exists():
         stored = _stored_payload(path)
         if stored is None:  # unreadable: the run id is the hash of the identity, so rewriting it is exact
@@ -40,6 +41,13 @@ def write_spec(job: JobSpec, results: Path) -> Path:
     tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
     os.replace(tmp, path)
     return path
+
+
+def _plugins() -> list[dict[str, str]]:
+    """Every user plug-in loaded here (the grid's and installed entry points): module and version."""
+    from harness.plugins import loaded_plugins
+
+    return [{"module": p.module, "version": p.version} for p in loaded_plugins()]
 
 
 def _stored_payload(path: Path) -> dict[str, Any] | None:

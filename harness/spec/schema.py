@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from harness.data.config import DataSpec
 from harness.models.config import ModelSpec
@@ -205,6 +212,14 @@ def check_experiment(exp: ExperimentSpec) -> None:
 Stage = Literal["pretrain", "finetune"]
 
 
+class PluginRef(Strict):
+    """A user plug-in module a job needs (imported before the job is read). The version is a
+    record of what ran, not part of the run id."""
+
+    module: str
+    version: str = "unknown"
+
+
 class JobSpec(Strict):
     """One compiled job. ``identity`` is exactly what ``run_id`` hashes."""
 
@@ -216,6 +231,24 @@ class JobSpec(Strict):
     factors: dict[str, str]
     depends_on: str | None
     experiment: ExperimentSpec
+    plugins: tuple[PluginRef, ...] = ()  # the grid's ``plugins:``
+
+    @model_validator(mode="before")
+    @classmethod
+    def _import_plugins(cls, data: Any) -> Any:
+        """A job read in a worker names plug-in components: import the plug-ins before validating."""
+        if isinstance(data, dict) and data.get("plugins"):
+            from harness.plugins import import_plugins
+
+            import_plugins([p["module"] if isinstance(p, dict) else p.module for p in data["plugins"]])
+        return data
+
+    @model_serializer(mode="wrap")
+    def _without_empty_plugins(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        if not self.plugins:  # a job without plug-ins is written exactly as before they existed
+            out.pop("plugins", None)
+        return out
 
     @property
     def short_id(self) -> str:

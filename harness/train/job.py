@@ -154,8 +154,10 @@ def _run_claimed(job: JobSpec, results: Path, on_eval: Callable[[int, dict[str, 
                  stop_after: int | None) -> dict[str, Any]:
     from accelerate import PartialState
 
+    from harness.plugins import import_plugins
     from harness.train.assemble import build_parts
 
+    import_plugins([p.module for p in job.plugins])  # a job handed over without validation (pickled)
     done = _read_json(run_folder(results, job.run_id) / RESULT_FILE)
     if done.get("status") == "done":
         return done  # finished before (e.g. a requeue after the end): nothing to redo

@@ -1,7 +1,7 @@
 """The plug-in contract of objectives and tasks: each one owns its head, its batch fields,
 its loss and its metrics; a task also owns its evaluation.
 
-The registry entry of an objective or task builds one of these (``OBJECTIVES.build(name)``),
+The registry entry of an objective or task builds one of these (``OBJECTIVES.build_plugin(name)``),
 and every part of the harness asks it for the behaviour instead of branching on the name:
 
 - ``MeterModel`` keeps encoders, projections, fusion, pooling and decoder; it calls
@@ -107,6 +107,11 @@ class Task(HeadPlugin):
         from harness.registry import TASKS
 
         return str(TASKS.get(self.name).meta.get("metric", "accuracy"))
+
+    def info(self, table: Any, finetune: Any) -> dict[str, Any]:
+        """What the head and schedule need from the task's training table (``table.info``) and its
+        ``finetune.<task>`` spec; passed to ``build_head`` as ``info``. None by default."""
+        return {}
 
     def evaluate(self, model: nn.Module, data: Any, split: str, **kwargs: Any) -> dict[str, float]:
         raise NotImplementedError

@@ -15,7 +15,7 @@ def objectives_metrics(names: Sequence[str]) -> StepMetrics:
     """A ``step_metrics`` callable for the loop: every objective's train metrics on its sub-batch."""
     from harness.registry import OBJECTIVES
 
-    objectives = [OBJECTIVES.build(name) for name in names]
+    objectives = [OBJECTIVES.build_plugin(name) for name in names]
 
     def step_metrics(outputs: Mapping[str, Any], batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}

@@ -12,7 +12,7 @@ def build_task(name: str, **kwargs: Any) -> Any:
 
     if name not in TASKS:
         raise ValueError(TASKS.unknown_message(name))
-    return TASKS.build(name, **kwargs)
+    return TASKS.build_plugin(name, **kwargs)
 
 
 def zero_shot_retrieval() -> Any:

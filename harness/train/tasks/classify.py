@@ -54,6 +54,9 @@ class ClassifierTask(Task):
     def num_classes(self, info: Mapping[str, Any]) -> int:
         return self.classes
 
+    def info(self, table: Any, finetune: Any) -> dict[str, Any]:
+        return {"num_classes": self.classes, **({"images": 2} if self.pairs_per_example == 2 else {})}
+
     def build_head(self, model: MeterModel, info: Mapping[str, Any]) -> nn.Module:
         return ClassifierMLP(self.pairs_per_example * model.pooled_dim, 2 * model.spec.hidden, self.num_classes(info))
 

@@ -53,6 +53,9 @@ class Retrieval(Task):
     def build_head(self, model: MeterModel, info: Mapping[str, Any]) -> nn.Module:
         return RankHead(model.pooled_dim)
 
+    def info(self, table: Any, finetune: Any) -> dict[str, Any]:
+        return {"negatives": finetune.negatives if finetune is not None else 15}
+
     def batch_fields(self, sub: dict[str, Any], samples: list[dict[str, Any]], ctx: BatchContext) -> dict[str, Any]:
         if "neg_texts" not in samples[0]:
             return sub

@@ -31,6 +31,13 @@ class VQA(ClassifierTask):
                              "(the answer vocabulary size)")
         return int(info["num_answers"])
 
+    def info(self, table: Any, finetune: Any) -> dict[str, Any]:
+        answers = table.info.get("answers")
+        out: dict[str, Any] = {"num_answers": len(answers) if answers is not None else int(table.info["num_answers"])}
+        if answers is not None:
+            out["answers"] = tuple(answers)
+        return out
+
     def batch_fields(self, sub: dict[str, Any], samples: list[dict[str, Any]], ctx: BatchContext) -> dict[str, Any]:
         sub["vqa_targets"] = vqa_targets([s["answer_labels"] for s in samples], [s["answer_scores"] for s in samples],
                                          ctx.num_answers)
