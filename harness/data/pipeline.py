@@ -96,6 +96,19 @@ def _drain(loader: Iterable[dict[str, Any]], what: str) -> Iterator[dict[str, An
                         " …" if len(skipped) > 10 else "")
 
 
+def text_length(exp: Any, task: str) -> int:
+    """Tokens per text for ``task`` ("pretrain" or a fine-tuning task): the task's own
+    ``max_text_len`` (METER: 40 for retrieval, 50 elsewhere), else ``model.max_text_len``."""
+    fin = exp.finetune.get(task)
+    return int(fin.max_text_len) if fin is not None and fin.max_text_len is not None else int(exp.model.max_text_len)
+
+
+def randaugment(exp: Any, stage: str, task: str | None) -> bool:
+    """RandAugment on training images: ``data.randaugment`` (every stage) or the fine-tuning task's own."""
+    fin = exp.finetune.get(task) if stage == "finetune" and task else None
+    return bool(exp.data.randaugment or (fin is not None and fin.randaugment))
+
+
 def train_batches(exp: Any, *, stage: str, task: str | None, tokenizer: Any, image_size: int, mean: Any, std: Any,
                   per_device_batch: int, seed: int, process_index: int = 0,
                   num_processes: int = 1) -> Iterator[dict[str, dict[str, torch.Tensor]]]:
@@ -119,9 +132,9 @@ def train_batches(exp: Any, *, stage: str, task: str | None, tokenizer: Any, ima
     sampler = KeySampler(table, per_device_batch, seed, process_index, num_processes, aux=aux,
                          itm_prob=pre.itm_neg_prob if pre is not None else 0.5, negatives=negatives)
     info_answers = len(table.info.get("answers", ())) or int(table.info.get("num_answers", 0))
-    collate = Collator(task=name, tokenizer=tokenizer, max_len=exp.model.max_text_len, objectives=objectives,
+    collate = Collator(task=name, tokenizer=tokenizer, max_len=text_length(exp, name), objectives=objectives,
                        mlm_prob=pre.mlm_prob if pre is not None else 0.15, num_answers=info_answers)
-    transform = ImageTransform(image_size, mean, std, randaugment=exp.data.randaugment)
+    transform = ImageTransform(image_size, mean, std, randaugment=randaugment(exp, stage, task))
     dataset = SeededDataset(table, transform, train=True)
     return _drain(_loader(dataset, sampler, collate, exp.data.num_workers), f"{name}/train")
 
@@ -145,7 +158,7 @@ def eval_batches(exp: Any, *, task: str, split: str, tokenizer: Any, image_size:
     table = load_table(exp, task, split, image_size)
     sampler = KeySampler(table, batch_size, 0, shuffle=False, infinite=False, drop_last=False)
     num_answers = len(table.info.get("answers", ())) or int(table.info.get("num_answers", 0))
-    collate = Collator(task=task, tokenizer=tokenizer, max_len=exp.model.max_text_len, num_answers=num_answers,
+    collate = Collator(task=task, tokenizer=tokenizer, max_len=text_length(exp, task), num_answers=num_answers,
                        nested=False, objectives=())
     if task == "pretrain":
         collate.task, collate.nested = "eval-pairs", False
@@ -172,7 +185,7 @@ def retrieval_eval_set(exp: Any, *, split: str, tokenizer: Any, image_size: int,
     transform = ImageTransform(image_size, mean, std)
     # Images that fail to decode are dropped with their captions; rows are renumbered.
     keep = [j for j in range(table.num_images)]
-    enc = tokenize(tokenizer, [table.text(i) for i in range(len(table))], exp.model.max_text_len)
+    enc = tokenize(tokenizer, [table.text(i) for i in range(len(table))], text_length(exp, "retrieval"))
     text_to_image = [int(j) for j in table.image_of]
     images = _ImageChunks(table, transform, keep)
     if len(keep) * 3 * image_size * image_size * 4 <= max_bytes:

@@ -91,6 +91,10 @@ class FinetuneSpec(Strict):
     head_mult: float | None = Field(None, gt=0, description="head LR multiplier (default: the task's)")
     dataset: str | None = None
     negatives: int = Field(15, ge=1, description="retrieval: random negative captions per image")
+    # Text length for this task (None: model.max_text_len). METER: 40 for retrieval, 50 for the others.
+    max_text_len: int | None = Field(None, ge=4)
+    # RandAugment(2, 9) on this task's training images (METER's fine-tuning commands all use clip_randaug).
+    randaugment: bool = False
     eval_splits: tuple[str, ...] = ("val",)
     eval_every: int | None = Field(None, ge=1)
 

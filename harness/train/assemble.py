@@ -129,7 +129,7 @@ def build_parts(job: JobSpec, results: Path, num_processes: int) -> tuple[TrainP
 
     def flops(model: torch.nn.Module, batch: dict[str, Any]) -> float:
         return train_flops_per_sample(model, batch, settings.per_device_batch, exp.model, settings.image_size,
-                                      exp.model.max_text_len)
+                                      pipeline.text_length(exp, job.task or "pretrain"))
 
     parts = TrainParts(
         model=model, groups=param_groups(model, settings.param_rules), batches=batches,

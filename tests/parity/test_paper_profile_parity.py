@@ -1,0 +1,72 @@
+"""The paper profiles do what METER's code does (rows of docs/fidelity.md), and the settings they use
+really act in the data pipeline: RandAugment in fine-tuning only, text length per task (40 for
+retrieval), VQA trained on train + all of val for the test-dev model, METER's parameter rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness.data.arrow import split_files
+from harness.spec.compile import compile_grid
+from harness.spec.schema import ExperimentSpec
+
+GRIDS = sorted((Path(__file__).resolve().parents[2] / "grids").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("grid", GRIDS, ids=lambda p: p.stem)
+def test_paper_profile_is_meters(grid: Path, tmp_path: Path) -> None:
+    jobs = compile_grid(grid, "paper").jobs
+    assert {j.experiment.optim.param_rules for j in jobs} == {"meter"}
+    for job in (j for j in jobs if j.stage == "finetune"):
+        fin = job.experiment.finetune[job.task]  # type: ignore[index]
+        assert fin.randaugment, f"{grid.stem}: {job.task} fine-tunes without RandAugment"
+        assert fin.max_text_len == (40 if job.task == "retrieval" else None)
+        if job.task == "vqa":  # METER's test-dev model: vqav2_train + all of vqav2_val
+            for stem in ("vqav2_train", "vqav2_val"):
+                (tmp_path / f"{stem}.arrow").touch()
+            files = split_files(tmp_path, "vqav2", "train", dict(job.experiment.data.splits))
+            assert [f.name for f in files] == ["vqav2_train.arrow", "vqav2_val.arrow"]
+    local = compile_grid(grid, "local").jobs  # the laptop profile keeps the harness's own choices
+    assert {j.experiment.optim.param_rules for j in local} == {"harness"}
+    assert not any(j.experiment.finetune[j.task].randaugment for j in local if j.task)
+
+
+def _tiny(**finetune: object) -> ExperimentSpec:
+    return ExperimentSpec.model_validate({
+        "model": {"vision": "clip-vit-224/32", "text": "bert", "scale": "tiny", "weights": "random", "hidden": 32,
+                  "heads": 2, "fusion_layers": 1, "max_text_len": 16},
+        "data": {"source": "synthetic", "synthetic": {"image_size": 32, "train_images": 16, "eval_images": 8}},
+        "finetune": {name: {"steps": 2, "batch": 4, "image_size": 32, "dataset": "synthetic", "negatives": 2,
+                            **dict(settings)} for name, settings in finetune.items()},  # type: ignore[arg-type]
+    })
+
+
+def _first(exp: ExperimentSpec, stage: str, task: str | None) -> dict[str, torch.Tensor]:
+    from harness.data.pipeline import train_batches
+    from harness.models.text import load_tokenizer
+
+    batches = train_batches(exp, stage=stage, task=task, tokenizer=load_tokenizer(exp.model), image_size=32,
+                            mean=(0.5,) * 3, std=(0.5,) * 3, per_device_batch=4, seed=0)
+    batch = next(iter(batches))
+    return batch[task or next(iter(batch))]
+
+
+def test_task_text_length_is_used() -> None:
+    default = _first(_tiny(retrieval={}), "finetune", "retrieval")["input_ids"]
+    short = _first(_tiny(retrieval={"max_text_len": 6}), "finetune", "retrieval")["input_ids"]
+    assert default.shape[-1] > 6 and short.shape[-1] == 6
+
+
+def test_randaugment_acts_on_fine_tuning_images_only() -> None:
+    plain = _first(_tiny(vqa={}), "finetune", "vqa")["pixel_values"]
+    augmented = _first(_tiny(vqa={"randaugment": True}), "finetune", "vqa")["pixel_values"]
+    assert plain.shape == augmented.shape and not torch.equal(plain, augmented)
+    pre = {"objectives": ["mlm", "itm"], "steps": 2, "batch": 4, "image_size": 32, "datasets": ["synthetic"]}
+    base = _tiny(vqa={}).model_dump(by_alias=True)
+    with_ra = _tiny(vqa={"randaugment": True}).model_dump(by_alias=True)
+    pre_plain = _first(ExperimentSpec.model_validate({**base, "pretrain": pre}), "pretrain", None)
+    pre_ra = _first(ExperimentSpec.model_validate({**with_ra, "pretrain": pre}), "pretrain", None)
+    assert torch.equal(pre_plain["pixel_values"], pre_ra["pixel_values"])
