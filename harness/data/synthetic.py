@@ -152,13 +152,32 @@ def label_classes(max_objects: int = 3) -> dict[str, tuple[str, ...]]:
     }
 
 
+def layout_labels(scenes: list[Scene]) -> dict[str, np.ndarray]:
+    """The larger label set: colour, shape and size of the object in each column (last class = empty)."""
+    columns = scenes[0].max_objects if scenes else 0
+    out = {f"column{c}_{key}": np.full(len(scenes), n, dtype=np.int64)
+           for c in range(columns) for key, n in (("colour", len(COLOURS)), ("shape", len(SHAPES)),
+                                                  ("size", len(SIZES)))}
+    for i, s in enumerate(scenes):
+        for o in s.objects:
+            out[f"column{o.column}_colour"][i] = o.colour
+            out[f"column{o.column}_shape"][i] = o.shape
+            out[f"column{o.column}_size"][i] = o.size
+    return out
+
+
+def render_scene_set(seed: int, n: int, image_size: int, max_objects: int = 3) -> tuple[np.ndarray, list[Scene]]:
+    """The scenes of :func:`render_images` and their pixels (for labels beyond the default ones)."""
+    scenes = sample_scenes(scene_rng(seed, "scenes"), n, max_objects)
+    return render_scenes(scenes, image_size, scene_rng(seed, "pixels")), scenes
+
+
 def render_images(seed: int, n: int, image_size: int, max_objects: int = 3) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """n scenes rendered to uint8 [N,H,W,3] plus per-image integer labels (for image pre-training).
 
     Labels: "count" (objects − 1), "shape"/"colour"/"size" of the leftmost object, and multi-hot
     "shapes_present" [N,3] / "colours_present" [N,5]. Deterministic in (seed, n, image_size)."""
-    scenes = sample_scenes(scene_rng(seed, "scenes"), n, max_objects)
-    images = render_scenes(scenes, image_size, scene_rng(seed, "pixels"))
+    images, scenes = render_scene_set(seed, n, image_size, max_objects)
     return images, scene_labels(scenes)
 
 
@@ -212,3 +231,12 @@ def caption_corpus(seed: int, n: int, max_objects: int = 3) -> list[str]:
     rng = scene_rng(seed, "corpus")
     scenes = sample_scenes(rng, n, max_objects)
     return corpus_texts(scenes, rng)
+
+
+def caption_pairs(seed: int, n: int, max_objects: int = 3) -> list[tuple[str, str]]:
+    """n pairs of consecutive texts about one scene each (for next-sentence / sentence-order
+    pre-training of tiny text encoders); deterministic."""
+    from harness.data.synthetic_tasks import corpus_pairs
+
+    rng = scene_rng(seed, "pairs")
+    return corpus_pairs(sample_scenes(rng, n, max_objects), rng)

@@ -300,19 +300,27 @@ def snli_hypothesis(scene: Scene, rng: np.random.Generator) -> tuple[str, int]:
     return f"the {COLOURS[c]} shape is {quality}", 0
 
 
+def scene_text(scene: Scene, other: Scene, rng: np.random.Generator) -> str:
+    """One text about a scene: mostly a caption, else a question with its answer, an NLVR2
+    statement (with `other` as the second image) or an SNLI-VE hypothesis."""
+    u = rng.random()
+    if u < 0.55:
+        return caption(scene, rng)
+    if u < 0.8:
+        qs = vqa_questions(scene, rng, 1)
+        return f"{qs[0][0]} {qs[0][1]}" if qs else caption(scene, rng)
+    if u < 0.9:
+        return nlvr2_statement(scene, other, rng)[0]
+    return snli_hypothesis(scene, rng)[0]
+
+
 def corpus_texts(scenes: list[Scene], rng: np.random.Generator) -> list[str]:
-    """One text per scene: mostly captions, plus questions and statements (for MLM pre-training)."""
-    out = []
-    for i, scene in enumerate(scenes):
-        u = rng.random()
-        if u < 0.55:
-            out.append(caption(scene, rng))
-        elif u < 0.8:
-            qs = vqa_questions(scene, rng, 1)
-            out.append(f"{qs[0][0]} {qs[0][1]}" if qs else caption(scene, rng))
-        elif u < 0.9:
-            other = scenes[(i + 1) % len(scenes)]
-            out.append(nlvr2_statement(scene, other, rng)[0])
-        else:
-            out.append(snli_hypothesis(scene, rng)[0])
-    return out
+    """One text per scene (for MLM pre-training)."""
+    return [scene_text(scene, scenes[(i + 1) % len(scenes)], rng) for i, scene in enumerate(scenes)]
+
+
+def corpus_pairs(scenes: list[Scene], rng: np.random.Generator) -> list[tuple[str, str]]:
+    """Two consecutive texts per scene — a caption, then another text about the same scene — the
+    "segments" of next-sentence and sentence-order prediction."""
+    return [(caption(scene, rng), scene_text(scene, scenes[(i + 1) % len(scenes)], rng))
+            for i, scene in enumerate(scenes)]

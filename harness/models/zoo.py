@@ -26,7 +26,7 @@ from harness.locks import file_lock
 from harness.paths import cache_dir
 from harness.registry import TEXT_ENCODERS, VISION_ENCODERS
 
-ZOO_VERSION = 1
+ZOO_VERSION = 2  # 2: each family pre-trained by its own recipe (zoo_catalog)
 DEFAULT_STEPS = 300
 _DATA = {"corpus_seed": 1234, "corpus_n": 2000, "image_seed": 4321, "image_n": 2000}
 _TRAIN = {"text": {"batch": 32, "lr": 1e-3}, "vision": {"batch": 32, "lr": 1e-3}}
@@ -55,7 +55,8 @@ def recipe() -> dict[str, Any]:
               for kind, n in all_entries() if kind == "vision"}
     return {"version": ZOO_VERSION, "steps": zoo_steps(), "data": _DATA, "train": _TRAIN,
             "text": tiny_recipe(),
-            "vision": vision, "image_size": TINY_IMAGE_SIZE}
+            "vision": vision, "image_size": TINY_IMAGE_SIZE,
+            "recipes": {f"{kind}/{n}": entry_recipe(kind, n) for kind, n in all_entries()}}
 
 
 def recipe_hash() -> str:
@@ -234,44 +235,97 @@ def _build_entry(root: Path, kind: str, name: str, steps: int, bar: Any, data: d
 def _build_text(tmp: Path, family: str, steps: int, on_step: Any, data: dict[str, Any]) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
-    from harness.models.zoo_train import train_text_mlm
-
-    tokenizer = AutoTokenizer.from_pretrained(ensure_tokenizer(), local_files_only=True)
-    if "corpus" not in data:
-        data["corpus"] = _corpus()
-    model, stats = train_text_mlm(family, tokenizer, data["corpus"], steps=steps, seed=_DATA["corpus_seed"],
-                                  on_step=on_step, **_TRAIN["text"])
+    from harness.data.synthetic import caption_corpus, caption_pairs
     from harness.models.weights import quiet_progress
+    from harness.models.zoo_catalog import text_recipe
+    from harness.models.zoo_text import train_text
 
+    recipe = text_recipe(family)
+    tokenizer = AutoTokenizer.from_pretrained(ensure_tokenizer(), local_files_only=True)
+    n = _DATA["corpus_n"] * int(recipe["corpus"])  # RoBERTa: more text
+    texts = caption_corpus(_DATA["corpus_seed"], n)
+    pairs = caption_pairs(_DATA["corpus_seed"], _DATA["corpus_n"]) if "+" in recipe["objective"] else []
+    model, stats = train_text(family, recipe, tokenizer, texts, pairs, steps=steps, seed=_DATA["corpus_seed"],
+                              on_step=on_step, **_TRAIN["text"])
     with quiet_progress():
         model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     return stats
 
 
-def _build_vision(tmp: Path, name: str, steps: int, on_step: Any, data: dict[str, Any]) -> dict[str, Any]:
-    from harness.data.synthetic import render_images
-    from harness.models.vision_families import TINY_IMAGE_SIZE, tiny_arch
-    from harness.models.weights import save_state_dict
-    from harness.models.zoo_train import train_vision_attributes
+def _scene_set(data: dict[str, Any]) -> Any:
+    """Images, labels and captions of the vision recipes, made once per build."""
+    if "scenes" not in data:
+        from transformers import AutoTokenizer
 
-    if "images" not in data:
-        data["images"] = render_images(_DATA["image_seed"], _DATA["image_n"], TINY_IMAGE_SIZE)
-    images, labels = data["images"]
-    backbone, stats = train_vision_attributes(name, images, labels, steps=steps, seed=_DATA["image_seed"],
-                                              on_step=on_step, **_TRAIN["vision"])
+        from harness.data.synthetic import captions_for, layout_labels, render_scene_set, scene_labels, scene_rng
+        from harness.models.vision_families import TINY_IMAGE_SIZE
+        from harness.models.zoo_vision import SceneSet
+
+        images, scenes = render_scene_set(_DATA["image_seed"], _DATA["image_n"], TINY_IMAGE_SIZE)
+        captions = [c[0] for c in captions_for(scenes, 1, scene_rng(_DATA["image_seed"], "captions"))]
+        tokenizer = AutoTokenizer.from_pretrained(ensure_tokenizer(), local_files_only=True)
+        data["scenes"] = SceneSet(images, scene_labels(scenes), layout_labels(scenes), captions, tokenizer)
+    return data["scenes"]
+
+
+def _teacher(name: str, data: Any) -> tuple[Any, Any]:
+    """A distillation teacher: the zoo entry ``name`` (built if missing) with its label heads."""
+    from harness.models.weights import load_state_dict_file
+    from harness.models.zoo_catalog import vision_recipe
+    from harness.models.zoo_train import AttributeHeads
+    from harness.models.zoo_vision import _encoder
+
+    ensure_zoo([("vision", name)], progress=False)
+    folder = entry_dir("vision", name)
+    encoder = _encoder(name)
+    encoder.backbone.load_state_dict(load_state_dict_file(folder / "model.safetensors"))
+    layout = vision_recipe(name).get("labels") == "attributes+layout"
+    heads = AttributeHeads(encoder.width, {**data.labels, **(data.layout if layout else {})})
+    heads.load_state_dict(load_state_dict_file(folder / "heads.safetensors"))
+    return encoder.eval(), heads.eval()
+
+
+def _build_vision(tmp: Path, name: str, steps: int, on_step: Any, data: dict[str, Any]) -> dict[str, Any]:
+    from harness.models.vision_families import tiny_arch
+    from harness.models.weights import save_state_dict
+    from harness.models.zoo_catalog import vision_recipe
+    from harness.models.zoo_vision import train_contrastive, train_masked_patches, train_supervised
+
+    recipe, scenes = vision_recipe(name), _scene_set(data)
+    kwargs = dict(steps=steps, seed=_DATA["image_seed"], on_step=on_step, **_TRAIN["vision"])
+    objective = recipe["objective"]
+    if objective == "contrastive":
+        backbone, stats = train_contrastive(name, recipe, scenes, **kwargs)
+    elif objective == "masked-patch":
+        backbone, stats = train_masked_patches(name, recipe, scenes, **kwargs)
+    else:
+        teacher = _teacher(recipe["teacher"], scenes) if objective == "distilled" else None
+        backbone, stats = train_supervised(name, recipe, scenes, teacher=teacher, **kwargs)
+        save_state_dict(stats.pop("heads").state_dict(), tmp / "heads.safetensors")  # a later teacher's
     save_state_dict(backbone.state_dict(), tmp / "model.safetensors")
     stats["arch"] = tiny_arch(name)
     return stats
 
 
+def entry_recipe(kind: str, name: str) -> dict[str, Any]:
+    from harness.models.zoo_catalog import text_recipe, vision_recipe
+
+    kind, name = canonical(kind, name)
+    return text_recipe(name) if kind == "text" else vision_recipe(name)
+
+
 def zoo_listing() -> list[dict[str, Any]]:
     """One row per zoo entry of the current recipe: kind, name, built, and its training stats."""
+    from harness.models.zoo_catalog import describe
+
     rows = []
     for kind, name in all_entries():
         folder = entry_dir(kind, name)
         meta_file = folder / META_FILE
         meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-        rows.append({"kind": kind, "name": name, "built": folder.is_dir(), "path": str(folder),
-                     **{key: meta.get(key) for key in ("seconds", "cpu_seconds", "final_loss", "final_acc")}})
+        rows.append({"kind": kind, "name": name, "recipe": describe(entry_recipe(kind, name)),
+                     "built": folder.is_dir(), "path": str(folder),
+                     **{key: meta.get(key) for key in ("steps", "seconds", "cpu_seconds", "final_loss",
+                                                       "final_acc")}})
     return rows
