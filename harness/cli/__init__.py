@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "results": ("results", "export a grid's results as csv, parquet or json"),
     "report": ("report", "write the grid's tables and figures next to the paper's numbers"),
     "search": ("search", "Optuna search over learning rates and the LR ratio"),
+    "store": ("store", "rebuild the results store from the run folders"),
     "zoo": ("zoo", "build or list the tiny pre-trained encoder zoo"),
     "data": ("data", "convert raw datasets to Arrow files; check a data root"),
     "import": ("imports", "record a METER checkpoint as a finished run that grids start from"),

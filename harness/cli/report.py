@@ -38,9 +38,11 @@ def run(args: argparse.Namespace) -> int:
     from harness.paths import report_dir
     from harness.report import build_report
     from harness.store import Store
+    from harness.store.runrecord import sync
 
     out = Path(args.out) if args.out else report_dir(results, grid.name)
     with store_warnings_to_stderr():
+        sync(results, [j.run_id for j in grid.jobs], metrics=True)  # the run folders are the truth
         result = build_report(grid.jobs, grid.report, Store(results), grid.name, out,
                               with_figures=not args.no_figures)
     print(result.markdown, end="")

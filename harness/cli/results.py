@@ -35,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
     from harness.store import Store
 
     with store_warnings_to_stderr():
+        from harness.store.runrecord import sync
+
+        sync(results, [j.run_id for j in grid.jobs], metrics=True)  # the run folders are the truth
         frame = results_frame(grid.jobs, Store(results))
     if args.final:
         frame = final_rows(frame)

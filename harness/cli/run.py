@@ -189,8 +189,10 @@ def _print_report(grid: Any, results: Path) -> None:
     from harness.paths import report_dir
     from harness.report import build_report
     from harness.store import Store
+    from harness.store.runrecord import sync
 
     try:
+        sync(results, [j.run_id for j in grid.jobs], metrics=True)
         report = build_report(grid.jobs, grid.report, Store(results), grid.name, report_dir(results, grid.name))
     except Exception as exc:  # noqa: BLE001 - the jobs' results are safe; say why the report is missing
         print(f"warning: the report could not be built ({type(exc).__name__}: {exc}); "

@@ -188,13 +188,16 @@ def slurm_view(results: Path, grid: str) -> SlurmView | None:
 def job_states(jobs: Sequence[JobSpec], results: Path) -> dict[str, JobState]:
     """run id → JobState for every job of a grid, in the grid's order."""
     slurm = slurm_view(results, jobs[0].grid) if jobs else None  # asked first: a job may end meanwhile
+    from harness.store.runrecord import sync
+
+    sync(results, [j.run_id for j in jobs])  # the run folders are the truth; the store follows them
     stored = store_status(results)
     return {job.run_id: job_state(job, results, stored.get(job.run_id), slurm) for job in jobs}
 
 
 def record_end(job: JobSpec, results: Path, status: str, reason: str, tb: str | None = None) -> None:
-    """Mark ``job`` failed or cancelled: ``error.txt`` in its run folder and a runs row in the store."""
-    from harness.store import Store
+    """Mark ``job`` failed or cancelled: ``error.txt`` and the runs row in its run folder, then in the store."""
+    from harness.store.runrecord import record_run
 
     folder = run_dir(results, job.run_id)
     folder.mkdir(parents=True, exist_ok=True)
@@ -203,7 +206,7 @@ def record_end(job: JobSpec, results: Path, status: str, reason: str, tb: str | 
     # The store fills the identity columns (run id, grid, stage, task, seed, factors) from the spec.
     row = {"spec": job, "status": status, "error": reason, "end_time": time.time(), "host": socket.gethostname(),
            "executor": os.environ.get("HARNESS_EXECUTOR") or "local"}
-    Store(results).write_run(row)
+    record_run(results, row)
 
 
 def format_traceback(exc: BaseException) -> str:

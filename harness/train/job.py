@@ -160,6 +160,9 @@ def _run_claimed(job: JobSpec, results: Path, on_eval: Callable[[int, dict[str, 
     import_plugins([p.module for p in job.plugins])  # a job handed over without validation (pickled)
     done = _read_json(run_folder(results, job.run_id) / RESULT_FILE)
     if done.get("status") == "done":
+        from harness.store.runrecord import sync
+
+        sync(results, [job.run_id], metrics=True)  # a lost or quarantined "done" row is recorded again
         return done  # finished before (e.g. a requeue after the end): nothing to redo
     interrupt = Interrupt(stop_after) if stop_after is not None else from_env()
     # cpu=True without a GPU: Accelerate only sets up multi-process CPU (gloo) DDP when told.

@@ -99,16 +99,18 @@ class ProgressFile:
 
 
 class ResultSink:
-    """Runs and metrics rows of one run, written to the results store (``harness.store.Store``)."""
+    """Runs and metrics rows of one run: its folder's record first, then the results store
+    (``harness.store.runrecord``: the store can always be rebuilt from the run folders)."""
 
     def __init__(self, results: Path, run_dir: Path) -> None:
-        from harness.store import Store
-
-        self.store = Store(results)
+        self.results = results
 
     def run(self, row: dict[str, Any]) -> None:
-        self.store.write_run(row)
+        from harness.store.runrecord import record_run
+
+        record_run(self.results, row)
 
     def metrics(self, run_id: str, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self.store.write_metrics(run_id, rows)
+        from harness.store.runrecord import record_metrics
+
+        record_metrics(self.results, run_id, rows)
