@@ -30,8 +30,10 @@ class KeySampler:
     a global batch of per_device × num_processes is cut into per-process slices, so all cells of
     a grid with the same seed see the same samples in the same order.
 
-    aux: "itm" draws, per sample, a random OTHER image with probability itm_prob (-1 = keep);
-    "retrieval" draws `negatives` captions of other images; None draws nothing."""
+    aux: "itm" draws, per sample, a random OTHER image with probability itm_prob (-1 = keep), or with
+    itm_law "meter" exactly ⌊b/2⌋ positives per batch of b and, for the rest, the image of any random
+    caption (METER's compute_itm); "retrieval" draws `negatives` captions of other images; None draws
+    nothing."""
 
     table: TaskTable
     per_device: int
@@ -44,6 +46,7 @@ class KeySampler:
     aux: str | None = None
     itm_prob: float = 0.5
     negatives: int = 15
+    itm_law: str = "bernoulli"
 
     def __iter__(self) -> Iterator[list[Key]]:
         n, global_batch = len(self.table), self.per_device * self.num_processes
@@ -61,10 +64,23 @@ class KeySampler:
                 if len(mine) == 0:
                     continue
                 batch_seed = mix_seed(self.seed, epoch, b, self.process_index)
-                yield [(int(i), self._aux(int(i), g), batch_seed) for i in mine]
+                if self.aux == "itm" and self.itm_law == "meter":
+                    yield list(zip((int(i) for i in mine), self._meter_itm(len(mine), g), [batch_seed] * len(mine),
+                                   strict=True))
+                else:
+                    yield [(int(i), self._aux(int(i), g), batch_seed) for i in mine]
             epoch += 1
             if not self.infinite:
                 return
+
+    def _meter_itm(self, size: int, g: torch.Generator) -> list[int]:
+        """METER's ITM draw for one per-device batch: ⌊size/2⌋ positives (-1) at random places;
+        each other sample gets the image of a uniformly random caption of the split."""
+        positives = torch.zeros(size, dtype=torch.bool)
+        positives[: size // 2] = True
+        positives = positives[torch.randperm(size, generator=g)]
+        return [-1 if keep else int(self.table.image_of[int(torch.randint(len(self.table), (1,), generator=g))])
+                for keep in positives.tolist()]
 
     def _aux(self, i: int, g: torch.Generator) -> Any:
         own = int(self.table.image_of[i])

@@ -46,6 +46,10 @@ class PretrainSpec(Strict):
     mlm_prob: float = Field(0.15, gt=0.0, lt=1.0)
     mim_prob: float = Field(0.15, gt=0.0, lt=1.0)
     itm_neg_prob: float = Field(0.5, ge=0.0, le=1.0)
+    # How ITM negatives are drawn. "bernoulli": each pair independently with p = itm_neg_prob, the
+    # negative image always another one. "meter": METER's compute_itm — exactly ⌊B/2⌋ positives in each
+    # per-device batch, a negative being the image of any random caption (its own image possible).
+    itm_negatives: Literal["bernoulli", "meter"] = "bernoulli"
     # Zero-shot retrieval at the end of pre-training on this dataset (None: skip).
     zero_shot: str | None = "f30k"
     eval_every: int | None = Field(None, ge=1)

@@ -20,6 +20,7 @@ GRIDS = sorted((Path(__file__).resolve().parents[2] / "grids").glob("*.yaml"))
 def test_paper_profile_is_meters(grid: Path, tmp_path: Path) -> None:
     jobs = compile_grid(grid, "paper").jobs
     assert {j.experiment.optim.param_rules for j in jobs} == {"meter"}
+    assert all(j.experiment.pretrain.itm_negatives == "meter" for j in jobs if j.stage == "pretrain")  # type: ignore[union-attr]
     for job in (j for j in jobs if j.stage == "finetune"):
         fin = job.experiment.finetune[job.task]  # type: ignore[index]
         assert fin.randaugment, f"{grid.stem}: {job.task} fine-tunes without RandAugment"
@@ -31,6 +32,7 @@ def test_paper_profile_is_meters(grid: Path, tmp_path: Path) -> None:
             assert [f.name for f in files] == ["vqav2_train.arrow", "vqav2_val.arrow"]
     local = compile_grid(grid, "local").jobs  # the laptop profile keeps the harness's own choices
     assert {j.experiment.optim.param_rules for j in local} == {"harness"}
+    assert all(j.experiment.pretrain.itm_negatives == "bernoulli" for j in local if j.stage == "pretrain")  # type: ignore[union-attr]
     assert not any(j.experiment.finetune[j.task].randaugment for j in local if j.task)
 
 
@@ -70,3 +72,36 @@ def test_randaugment_acts_on_fine_tuning_images_only() -> None:
     pre_plain = _first(ExperimentSpec.model_validate({**base, "pretrain": pre}), "pretrain", None)
     pre_ra = _first(ExperimentSpec.model_validate({**with_ra, "pretrain": pre}), "pretrain", None)
     assert torch.equal(pre_plain["pixel_values"], pre_ra["pixel_values"])
+
+
+@pytest.mark.parametrize("batch", [8, 7])
+def test_meter_itm_law_has_exactly_half_positives(batch: int) -> None:
+    from harness.data.loaders import KeySampler
+    from harness.data.pipeline import load_table
+
+    exp = _tiny(vqa={})
+    table = load_table(exp, "pretrain", "train", 32)
+    sampler = iter(KeySampler(table, batch, seed=0, aux="itm", itm_law="meter"))
+    own_images = 0
+    for _ in range(30):
+        keys = next(sampler)
+        positives = [aux for _, aux, _ in keys if aux == -1]
+        assert len(positives) == batch // 2  # METER: pos_len = len // 2, the rest negatives
+        own_images += sum(aux == int(table.image_of[i]) for i, aux, _ in keys)
+    assert own_images > 0  # a negative is any random caption's image, its own included, as in METER
+    bernoulli = [sum(aux == -1 for _, aux, _ in next(iter(KeySampler(table, batch, seed=s, aux="itm"))))
+                 for s in range(30)]
+    assert len(set(bernoulli)) > 1  # the harness law: a coin per pair
+
+
+def test_meter_itm_labels_reach_the_batch() -> None:
+    pre = {"objectives": ["itm"], "steps": 2, "batch": 8, "image_size": 32, "datasets": ["synthetic"],
+           "itm_negatives": "meter"}
+    exp = ExperimentSpec.model_validate({**_tiny(vqa={}).model_dump(by_alias=True), "pretrain": pre})
+    from harness.data.pipeline import train_batches
+    from harness.models.text import load_tokenizer
+
+    batches = train_batches(exp, stage="pretrain", task=None, tokenizer=load_tokenizer(exp.model), image_size=32,
+                            mean=(0.5,) * 3, std=(0.5,) * 3, per_device_batch=8, seed=0)
+    for _, batch in zip(range(5), batches, strict=False):
+        assert int(batch["itm"]["itm_labels"].sum()) == 4
