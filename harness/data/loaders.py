@@ -32,8 +32,8 @@ class KeySampler:
 
     aux: "itm" draws, per sample, a random OTHER image with probability itm_prob (-1 = keep), or with
     itm_law "meter" exactly ⌊b/2⌋ positives per batch of b and, for the rest, the image of any random
-    caption (METER's compute_itm); "retrieval" draws `negatives` captions of other images; None draws
-    nothing."""
+    caption (METER's compute_itm); "retrieval" draws `negatives` captions of other images (with
+    negatives_from "any": of any image, as METER's draw_false_text); None draws nothing."""
 
     table: TaskTable
     per_device: int
@@ -47,6 +47,7 @@ class KeySampler:
     itm_prob: float = 0.5
     negatives: int = 15
     itm_law: str = "bernoulli"
+    negatives_from: str = "other-images"
 
     def __iter__(self) -> Iterator[list[Key]]:
         n, global_batch = len(self.table), self.per_device * self.num_processes
@@ -93,7 +94,7 @@ class KeySampler:
             out = []
             for _ in range(self.negatives):
                 k = int(torch.randint(len(self.table), (1,), generator=g))
-                for _ in range(8):  # a caption of another image (tiny sets may have none)
+                for _ in range(8 if self.negatives_from == "other-images" else 0):  # another image's caption
                     if int(self.table.image_of[k]) != own:
                         break
                     k = int(torch.randint(len(self.table), (1,), generator=g))

@@ -128,10 +128,12 @@ def train_batches(exp: Any, *, stage: str, task: str | None, tokenizer: Any, ima
     pre = exp.pretrain
     objectives = tuple(pre.objectives) if stage == "pretrain" and pre is not None else ()
     aux = _sampler_draw(objectives if stage == "pretrain" else (name,), pretrain=stage == "pretrain")
-    negatives = exp.finetune["retrieval"].negatives if name == "retrieval" and "retrieval" in exp.finetune else 15
+    fin = exp.finetune.get(name) if stage == "finetune" else None
     sampler = KeySampler(table, per_device_batch, seed, process_index, num_processes, aux=aux,
-                         itm_prob=pre.itm_neg_prob if pre is not None else 0.5, negatives=negatives,
-                         itm_law=pre.itm_negatives if pre is not None else "bernoulli")
+                         itm_prob=pre.itm_neg_prob if pre is not None else 0.5,
+                         negatives=fin.negatives if fin is not None else 15,
+                         itm_law=pre.itm_negatives if pre is not None else "bernoulli",
+                         negatives_from=fin.negatives_from if fin is not None else "other-images")
     info_answers = len(table.info.get("answers", ())) or int(table.info.get("num_answers", 0))
     collate = Collator(task=name, tokenizer=tokenizer, max_len=text_length(exp, name), objectives=objectives,
                        mlm_prob=pre.mlm_prob if pre is not None else 0.15, num_answers=info_answers)

@@ -95,6 +95,9 @@ class FinetuneSpec(Strict):
     head_mult: float | None = Field(None, gt=0, description="head LR multiplier (default: the task's)")
     dataset: str | None = None
     negatives: int = Field(15, ge=1, description="retrieval: random negative captions per image")
+    # retrieval: where negative captions come from. "other-images": captions of other images only;
+    # "any": any random caption of the split (METER's draw_false_text: its own image's captions possible).
+    negatives_from: Literal["other-images", "any"] = "other-images"
     # Text length for this task (None: model.max_text_len). METER: 40 for retrieval, 50 for the others.
     max_text_len: int | None = Field(None, ge=4)
     # RandAugment(2, 9) on this task's training images (METER's fine-tuning commands all use clip_randaug).

@@ -25,6 +25,7 @@ def test_paper_profile_is_meters(grid: Path, tmp_path: Path) -> None:
         fin = job.experiment.finetune[job.task]  # type: ignore[index]
         assert fin.randaugment, f"{grid.stem}: {job.task} fine-tunes without RandAugment"
         assert fin.max_text_len == (40 if job.task == "retrieval" else None)
+        assert fin.negatives_from == ("any" if job.task == "retrieval" else "other-images")
         if job.task == "vqa":  # METER's test-dev model: vqav2_train + all of vqav2_val
             for stem in ("vqav2_train", "vqav2_val"):
                 (tmp_path / f"{stem}.arrow").touch()
@@ -105,3 +106,18 @@ def test_meter_itm_labels_reach_the_batch() -> None:
                             mean=(0.5,) * 3, std=(0.5,) * 3, per_device_batch=8, seed=0)
     for _, batch in zip(range(5), batches, strict=False):
         assert int(batch["itm"]["itm_labels"].sum()) == 4
+
+
+def test_retrieval_negatives_from_any_caption_as_meter() -> None:
+    from harness.data.loaders import KeySampler
+    from harness.data.pipeline import load_table
+
+    table = load_table(_tiny(retrieval={}), "retrieval", "train", 32)
+
+    def own_image_negatives(negatives_from: str) -> int:
+        sampler = iter(KeySampler(table, 8, seed=0, aux="retrieval", negatives=6, negatives_from=negatives_from))
+        return sum(int(table.image_of[k]) == int(table.image_of[i])
+                   for _ in range(20) for i, negatives, _ in next(sampler) for k in negatives)
+
+    assert own_image_negatives("any") > 0  # METER's draw_false_text: any caption, its own image's included
+    assert own_image_negatives("other-images") == 0
