@@ -123,6 +123,11 @@ def build_optimizer(
     return torch.optim.AdamW(param_groups, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused or None)
 
 
+def fused_adamw(device: torch.device) -> bool:
+    """Whether the trainer runs AdamW fused on ``device`` (benches build their bare loop's the same way)."""
+    return device.type in ("cuda", "cpu")
+
+
 def lr_factor(step: int, total: int, warmup_ratio: float, decay: str) -> float:
     """LR multiplier for optimizer step ``step`` (0-based) of ``total``: warm-up, then decay to 0.
 
