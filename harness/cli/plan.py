@@ -1,4 +1,10 @@
-"""``harness plan grids/X.yaml``: the jobs a grid compiles into, their status and cost."""
+"""``harness plan grids/X.yaml``: the jobs a grid compiles into, their status and cost.
+
+Cost (harness/spec/cost.py): parameters of the job's own model (the count `harness ls --params`
+prints), FLOPs, steps from the task's own dataset size, GPU-hours, the per-device batch and
+accumulation, and the estimated peak memory per GPU; a job whose estimate exceeds its time_min
+is named with the requeues it needs.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ def job_status(results: Path) -> dict[str, str]:
 
 
 def plan_rows(grid: Any, status: dict[str, str]) -> list[dict[str, Any]]:
-    from harness.spec.cost import job_cost
+    from harness.spec.cost import job_cost, time_warning
 
     rows = []
     for job in grid.jobs:
@@ -35,20 +41,23 @@ def plan_rows(grid: Any, status: dict[str, str]) -> list[dict[str, Any]]:
             "run_id": job.run_id, "stage": job.stage, "task": job.task or "-", "factors": job.factors,
             "seed": job.seed, "depends_on": job.depends_on, "status": status.get(job.run_id, "new"),
             "params_m": cost.params / 1e6, "gflops_per_step": cost.flops_per_step / 1e9, "steps": cost.steps,
-            "total_pflops": cost.total_flops / 1e15, "gpu_hours": cost.gpu_hours,
+            "total_pflops": cost.total_flops / 1e15, "gpu_hours": cost.gpu_hours, "gpus": cost.gpus,
+            "per_device_batch": cost.per_device_batch, "accumulation": cost.accumulation,
+            "peak_mem_gb": cost.peak_mem_gb, "wall_hours": cost.wall_hours, "time_warning": time_warning(job, cost),
         })
     return rows
 
 
 def _table(rows: list[dict[str, Any]], factors: tuple[str, ...], limit: int) -> str:
     header = ["id", "stage", "task", *factors, "seed", "after", "status", "params", "GFLOP/step", "steps",
-              "PFLOP", "GPU-h"]
+              "PFLOP", "GPU-h", "GPUs", "batch/GPU×acc", "mem/GPU"]
     body = []
     for r in rows[: limit or None]:
         body.append([r["run_id"][:10], r["stage"], r["task"], *(r["factors"].get(f, "*") for f in factors),
                      str(r["seed"]), (r["depends_on"] or "-")[:10], r["status"], f"{r['params_m']:.1f}M",
                      f"{r['gflops_per_step']:.3g}", str(r["steps"]), f"{r['total_pflops']:.3g}",
-                     f"{r['gpu_hours']:.3g}"])
+                     f"{r['gpu_hours']:.3g}", str(r["gpus"]), f"{r['per_device_batch']}×{r['accumulation']}",
+                     f"~{r['peak_mem_gb']:.3g}G"])
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in [header, *body]]
     if limit and len(rows) > limit:
@@ -72,5 +81,9 @@ def run(args: argparse.Namespace) -> int:
     tflops = grid.jobs[0].experiment.resources.assumed_tflops
     print(f"status: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}")
     print(f"estimated cost: {sum(r['total_pflops'] for r in rows):.4g} PFLOP ≈ {total_h:.4g} GPU-hours "
-          f"at an assumed {tflops:g} TFLOP/s sustained per GPU")
+          f"at an assumed {tflops:g} TFLOP/s sustained per GPU; mem/GPU: estimated peak (weights, gradients, "
+          f"AdamW states, activations of one per-device batch)")
+    for r in rows:
+        if r["time_warning"]:
+            print(f"warning: {r['time_warning']}")
     return 0

@@ -22,12 +22,12 @@ from typing import Any
 
 import torch
 
+from harness.data.catalog import DEFAULT_DATASET
 from harness.data.collate import ImageTransform, tokenize
 from harness.data.loaders import Collator, KeySampler, SeededDataset
 from harness.data.sources import TaskTable, concat_tables, synthetic_tables
 
 log = logging.getLogger(__name__)
-DEFAULT_DATASET = {"vqa": "vqav2", "nlvr2": "nlvr2", "snli-ve": "snli-ve", "retrieval": "f30k"}
 
 
 @functools.lru_cache(maxsize=16)

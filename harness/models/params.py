@@ -14,9 +14,11 @@ from typing import Any
 import torch
 
 from harness.models.config import ModelSpec
+from harness.models.estimate import analytic_flops
 
 PAPER_SPEC = dict(vision="clip-vit-224/16", text="roberta", fusion="co-attention", architecture="encoder-only",
                   scale="paper", weights="random", hidden=768, heads=12, fusion_layers=6)
+PAPER_PRETRAIN_SIZE = 288  # METER-CLIP-ViT-B pre-trains at 288 px (grids/main.yaml)
 
 
 def _meta_model(spec: ModelSpec, objectives: Sequence[str], tasks: Mapping[str, Mapping[str, Any]] | None,
@@ -65,37 +67,14 @@ def _counted_flops(spec: ModelSpec, image_size: int, text_len: int) -> float:
     return float(counter.get_total_flops())
 
 
-def _layer_flops(tokens: int, width: int, context: int | None = None) -> float:
-    """One post-LN transformer layer: projections, attention scores and values, 4× FFN."""
-    flops = 2 * tokens * (4 * width * width + 8 * width * width) + 4 * tokens * tokens * width
-    if context is not None:  # cross-attention: q/o on own tokens, k/v on the context
-        flops += 2 * (2 * tokens * width * width + 2 * context * width * width) + 4 * tokens * context * width
-    return float(flops)
-
-
-def analytic_flops(spec: ModelSpec, image_size: int, text_len: int) -> float:
-    """Catalog-metadata estimate: every encoder layer costs as a ViT/BERT layer at its output grid."""
-    from harness.registry import TEXT_ENCODERS, VISION_ENCODERS
-
-    vmeta, tmeta = VISION_ENCODERS.get(spec.vision).meta, TEXT_ENCODERS.get(spec.text).meta
-    image_tokens = (image_size // int(vmeta["patch_size"])) ** 2 + 1
-    vision = vmeta["layers"] * _layer_flops(image_tokens, vmeta["width"])
-    text = tmeta["layers"] * _layer_flops(text_len, tmeta["width"])
-    h = spec.hidden
-    if spec.fusion == "co-attention":
-        per_layer = _layer_flops(text_len, h, image_tokens) + _layer_flops(image_tokens, h, text_len)
-        fusion = spec.fusion_layers * per_layer
-    else:
-        fusion = spec.fusion_layers * _layer_flops(text_len + image_tokens, h)
-    projections = 2 * (text_len * tmeta["width"] + image_tokens * vmeta["width"]) * h
-    return float(vision + text + fusion + projections)
-
-
 def print_paper_params() -> None:
-    """Build paper-scale METER-CLIP-ViT-B/16 + RoBERTa-base (random weights, meta device); print counts."""
+    """Build METER-CLIP-ViT-B (CLIP-ViT-B/16 + RoBERTa-base at its 288 px pre-training resolution, random
+    weights, meta device) and print its counts: the number `harness plan grids/main.yaml --profile paper`
+    shows for that pre-training job (one cost model, harness/spec/cost.py)."""
     spec = ModelSpec(**PAPER_SPEC)
-    counts = parameter_counts(spec, objectives=("mlm", "itm"), image_size=224)
-    print("METER-CLIP-ViT-B/16 + RoBERTa-base, co-attention ×6, width 768 (pre-training heads mlm + itm):")
+    counts = parameter_counts(spec, objectives=("mlm", "itm"), image_size=PAPER_PRETRAIN_SIZE)
+    print(f"METER-CLIP-ViT-B/16 + RoBERTa-base, co-attention ×6, width 768, {PAPER_PRETRAIN_SIZE}px "
+          "(pre-training heads mlm + itm):")
     for group in ("pretrained", "random", "head", "total"):
         print(f"  {group:<11} {counts[group] / 1e6:9.2f}M")
     print(f"  forward GFLOPs per pair at 224px, 50 tokens: {flops_per_sample(spec, 224, 50) / 1e9:.1f}")

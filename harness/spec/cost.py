@@ -1,17 +1,31 @@
-"""Analytic cost of a job from catalog metadata alone (no torch): parameters and FLOPs.
+"""The cost of a job: parameters, FLOPs, steps, GPU-hours, wall time and peak memory per GPU.
 
-Transformer rule of thumb: a forward pass costs 2 FLOPs per parameter per token it touches,
-training about 3× a forward. Good to a factor well under 2 for planning GPU-hours.
+One cost model: parameters are counted on the job's own model built on PyTorch's ``meta`` device
+(``harness.models.params``, the same count ``harness ls --params`` prints), FLOPs come from that
+transformer estimate of ``harness.models.estimate`` (training 3× a forward). Epoch-based
+fine-tuning is costed with its own dataset's training size (``harness.data.catalog``), counted in
+optimiser steps as the trainer counts them (``steps_for_epochs``). Peak memory is an estimate
+(weights, gradients and AdamW states in fp32, plus activations of one per-device batch); it is
+good to a factor of about 1.5, enough to see that 512 pairs per GPU cannot fit.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import math
 from dataclasses import dataclass
+from typing import Any
 
-from harness.registry import TEXT_ENCODERS, VISION_ENCODERS
-from harness.spec.schema import JobSpec
+from harness.models.estimate import analytic_flops, encoder_dims, image_tokens
+from harness.registry import DATASETS
+from harness.spec.schema import ExperimentSpec, JobSpec
 
-TINY = {"width": 64, "layers": 2, "vocab": 2000}
+# What a task head needs to be built (the real sizes come from the data at run time).
+TASK_HEAD_INFO: dict[str, dict[str, Any]] = {
+    "vqa": {"num_answers": 3129}, "nlvr2": {"num_classes": 2, "images": 2}, "snli-ve": {"num_classes": 3},
+    "retrieval": {"negatives": 15},
+}
 
 
 @dataclass(frozen=True)
@@ -21,45 +35,95 @@ class JobCost:
     steps: int
     total_flops: float
     gpu_hours: float
+    gpus: int
+    wall_hours: float  # gpu_hours spread over the job's GPUs (one device when it asks for none)
+    per_device_batch: int
+    accumulation: int
+    peak_mem_gb: float  # estimated, per GPU
 
 
-def _encoder_params(width: int, layers: int, vocab: int = 0) -> int:
-    return layers * 12 * width * width + vocab * width
+@functools.lru_cache(maxsize=256)
+def _params(model_json: str, objectives: tuple[str, ...], task: str | None, image_size: int) -> int:
+    from harness.models.config import ModelSpec
+    from harness.models.params import parameter_counts
+
+    spec = ModelSpec.model_validate(json.loads(model_json))
+    tasks = {task: TASK_HEAD_INFO.get(task, {})} if task else None
+    return parameter_counts(spec, objectives=objectives, tasks=tasks, image_size=image_size)["total"]
 
 
-def _fusion_params(hidden: int, layers: int, fusion: str) -> int:
-    per_stream = 16 * hidden * hidden if fusion == "co-attention" else 12 * hidden * hidden
-    streams = 2 if fusion == "co-attention" else 1
-    return layers * per_stream * streams
+def train_size(exp: ExperimentSpec, task: str) -> int:
+    """Training samples per epoch of ``task``'s dataset (one per question / statement / caption)."""
+    from harness.data.catalog import DEFAULT_DATASET
+
+    ft = exp.finetune[task]
+    name = ft.dataset or DEFAULT_DATASET[task]
+    if name == "synthetic":
+        syn = exp.data.synthetic
+        per_image = {"vqa": syn.questions_per_image, "nlvr2": syn.statements_per_image,
+                     "snli-ve": syn.statements_per_image, "retrieval": syn.captions_per_image}[task]
+        return syn.train_images * per_image
+    return int(DATASETS.get(name).meta["train_size"])
+
+
+def _stage(job: JobSpec) -> tuple[int, int, int | None, int, tuple[str, ...]]:
+    """(image size, global batch, per-device batch, steps, objectives) of the job's stage."""
+    from harness.train.settings import steps_for_epochs
+
+    exp = job.experiment
+    if job.stage == "pretrain":
+        assert exp.pretrain is not None
+        pre = exp.pretrain
+        return pre.image_size, pre.batch, pre.per_device_batch, pre.steps, tuple(pre.objectives)
+    assert job.task is not None
+    ft = exp.finetune[job.task]
+    steps = ft.steps or steps_for_epochs(ft.epochs or 1.0, train_size(exp, job.task), ft.batch)
+    return ft.image_size, ft.batch, ft.per_device_batch, steps, ()
+
+
+def _activation_bytes(job: JobSpec, image_size: int, per_device: int, passes: int) -> float:
+    """Saved activations of one training step: per transformer layer ≈ 34·s·h + 5·a·s² bytes in 16-bit."""
+    m = job.experiment.model
+    d = encoder_dims(m)
+    img, txt = image_tokens(m, image_size), m.max_text_len
+
+    def layer(s: int, h: int, heads: int) -> float:
+        return 34 * s * h + 5 * heads * s * s
+
+    per_sample = (d.vision_layers * layer(img, d.vision_width, max(1, d.vision_width // 64))
+                  + d.text_layers * layer(txt, d.text_width, max(1, d.text_width // 64))
+                  + m.fusion_layers * 2 * layer(img + txt, m.hidden, m.heads))
+    width = 2 if job.experiment.train.precision in ("bf16", "fp16") else 4
+    return per_sample * width / 2 * per_device * passes
 
 
 def job_cost(job: JobSpec) -> JobCost:
     exp = job.experiment
-    m = exp.model
-    vmeta, tmeta = VISION_ENCODERS.get(m.vision).meta, TEXT_ENCODERS.get(m.text).meta
-    tiny = m.scale == "tiny"
-    vw, vl = (TINY["width"], TINY["layers"]) if tiny else (vmeta["width"], vmeta["layers"])
-    tw, tl, vocab = (TINY["width"], TINY["layers"] if tmeta["layers"] else 0, TINY["vocab"]) if tiny else (
-        tmeta["width"], tmeta["layers"], tmeta["vocab"])
-    if job.stage == "pretrain":
-        assert exp.pretrain is not None
-        image_size, batch, steps = exp.pretrain.image_size, exp.pretrain.batch, exp.pretrain.steps
-        passes = len(exp.pretrain.objectives)
-    else:
-        assert job.task is not None
-        ft = exp.finetune[job.task]
-        image_size, batch, passes = ft.image_size, ft.batch, 1
-        steps = ft.steps or int(round((ft.epochs or 1) * 443_757 / ft.batch))  # VQAv2 train+val questions
-    patch = 8 if tiny else vmeta["patch_size"]
-    image_tokens = (image_size // patch) ** 2 + 1
-    text_tokens = m.max_text_len
-    vision_p, text_p = _encoder_params(vw, vl), _encoder_params(tw, tl, vocab)
-    fusion_p = _fusion_params(m.hidden, m.fusion_layers, m.fusion)
-    share = 0.5 if m.fusion == "co-attention" else 1.0  # co-attention: each stream sees its own tokens
-    params = vision_p + text_p + fusion_p + 4 * m.hidden * m.hidden
-    forward = 2 * (vision_p * image_tokens + tw * tl * 12 * tw * text_tokens
-                   + fusion_p * share * (image_tokens + text_tokens))
-    per_step = 3 * forward * batch * passes
+    model_json = exp.model.model_dump_json()
+    image_size, batch, per_device, steps, objectives = _stage(job)
+    params = _params(model_json, objectives, job.task, image_size)
+    passes = max(1, len(objectives))
+    per_step = 3 * analytic_flops(exp.model, image_size, exp.model.max_text_len) * batch * passes
     total = per_step * steps
     gpu_hours = total / (exp.resources.assumed_tflops * 1e12) / 3600
-    return JobCost(int(params), per_step, steps, total, gpu_hours)
+    gpus = max(1, exp.resources.nodes * exp.resources.gpus_per_node)
+    per_device = per_device or max(1, batch // gpus)
+    accumulation = max(1, batch // (per_device * gpus))
+    weights_gb = params * 16 / 1e9  # fp32 weights + gradients + two AdamW moments
+    peak = weights_gb + _activation_bytes(job, image_size, per_device, passes) / 1e9
+    return JobCost(int(params), per_step, steps, total, gpu_hours, gpus, gpu_hours / gpus, per_device,
+                   accumulation, peak)
+
+
+def time_warning(job: JobSpec, cost: JobCost) -> str | None:
+    """A job whose estimated wall time exceeds its time_min: how many requeues it needs."""
+    limit = job.experiment.resources.time_min
+    minutes = cost.wall_hours * 60
+    if minutes <= limit:
+        return None
+    needed = math.ceil(minutes / limit) - 1
+    have = job.experiment.resources.requeues
+    advice = (f"it resumes from its checkpoints over {needed} requeue(s) (resources.requeues: {have})"
+              if needed <= have else f"raise resources.requeues to ≥ {needed} or resources.time_min")
+    return (f"{job.short_id} {job.stage}{' ' + job.task if job.task else ''}: estimated {minutes:,.0f} min on "
+            f"{cost.gpus} GPU(s) > time_min {limit}; {advice}")
