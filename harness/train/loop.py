@@ -133,7 +133,7 @@ class Trainer:
         acc, s = self.accelerator, self.s
         model = self.parts.model.to(acc.device)
         batches = iter(self.parts.batches(acc.process_index, acc.num_processes))
-        found = checkpoint.latest(self.run_dir / "checkpoints")
+        found = checkpoint.latest(self.run_dir / "checkpoints", echo=self.main)
         resume_step = checkpoint.read_state(found[1])["step"] if found else 0
         # Skip what was consumed before the checkpoint, before restoring RNG states (the skip
         # must not shift any random stream the training steps use).
