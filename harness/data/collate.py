@@ -93,6 +93,45 @@ def mask_whole_words(encoding: Any, tokenizer: Any, prob: float, generator: torc
     return input_ids, labels
 
 
+def mask_like_meter(encoding: Any, tokenizer: Any, prob: float, generator: torch.Generator) -> tuple[
+        torch.Tensor, torch.Tensor]:
+    """METER's MLM masking: transformers 4.6 ``DataCollatorForWholeWordMask`` as METER configures it.
+
+    Per text: the candidates are "words" of the padded token sequence — a token starting with "##"
+    joins the previous word; "[CLS]"/"[SEP]" are skipped, every other token (padding, RoBERTa's
+    <s> </s> <pad>) is a candidate, so BPE tokenizers get single tokens. round(prob × length)
+    positions are filled with shuffled whole candidates (a candidate that would overshoot is
+    skipped); picks on special tokens and padding are then dropped. Chosen tokens: [MASK] 80 %,
+    any vocabulary id 10 %, unchanged 10 %. A text may end with no prediction, as in METER."""
+    input_ids = encoding["input_ids"].clone()
+    chosen = torch.zeros_like(input_ids, dtype=torch.bool)
+    for row in range(input_ids.shape[0]):
+        words: list[list[int]] = []
+        for k, token in enumerate(tokenizer.convert_ids_to_tokens(input_ids[row].tolist())):
+            if token in ("[CLS]", "[SEP]"):
+                continue
+            if words and token.startswith("##"):
+                words[-1].append(k)
+            else:
+                words.append([k])
+        budget = max(1, int(round(input_ids.shape[1] * prob)))
+        picked: list[int] = []
+        for w in torch.randperm(len(words), generator=generator).tolist():
+            if len(picked) >= budget:
+                break
+            if len(picked) + len(words[w]) <= budget:
+                picked.extend(words[w])
+        chosen[row, picked] = True
+    special = torch.tensor([[int(i) in set(tokenizer.all_special_ids) for i in r] for r in input_ids.tolist()])
+    chosen &= ~special & (encoding["attention_mask"] == 1)
+    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
+    action = torch.rand(input_ids.shape, generator=generator)
+    input_ids[chosen & (action < 0.8)] = tokenizer.mask_token_id
+    randomise = chosen & (action >= 0.8) & (action < 0.9)
+    input_ids[randomise] = torch.randint(len(tokenizer), (int(randomise.sum()),), generator=generator)
+    return input_ids, labels
+
+
 def _force_one_word(encoding: Any, special: torch.Tensor, chosen: torch.Tensor) -> None:
     for row in range(chosen.shape[0]):
         ids = encoding.word_ids(row)

@@ -154,6 +154,7 @@ class BatchContext:
     encoding: Any  # the tokenizer's output for the clean texts (word ids for whole-word masking)
     mlm_prob: float = 0.15
     num_answers: int = 0
+    mlm_masking: str = "whole-word"  # or "meter" (harness.data.collate.mask_like_meter)
 
 
 class Collator:
@@ -164,8 +165,9 @@ class Collator:
     the clean pairs."""
 
     def __init__(self, *, task: str, tokenizer: Any, max_len: int, objectives: tuple[str, ...] = (),
-                 mlm_prob: float = 0.15, num_answers: int = 0, nested: bool = True) -> None:
-        self.task, self.tokenizer, self.max_len = task, tokenizer, max_len
+                 mlm_prob: float = 0.15, num_answers: int = 0, nested: bool = True,
+                 mlm_masking: str = "whole-word") -> None:
+        self.task, self.tokenizer, self.max_len, self.mlm_masking = task, tokenizer, max_len, mlm_masking
         self.objectives, self.mlm_prob, self.num_answers, self.nested = objectives, mlm_prob, num_answers, nested
         self._plugins: dict[str, Any] = {}
 
@@ -208,7 +210,8 @@ class Collator:
         plugin = self._plugin(name, pretrain)
         if plugin is None:
             return sub
-        ctx = BatchContext(self.tokenizer, self.max_len, seed, base["encoding"], self.mlm_prob, self.num_answers)
+        ctx = BatchContext(self.tokenizer, self.max_len, seed, base["encoding"], self.mlm_prob, self.num_answers,
+                           self.mlm_masking)
         return plugin.batch_fields(sub, good, ctx)
 
 

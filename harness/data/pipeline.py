@@ -136,7 +136,8 @@ def train_batches(exp: Any, *, stage: str, task: str | None, tokenizer: Any, ima
                          negatives_from=fin.negatives_from if fin is not None else "other-images")
     info_answers = len(table.info.get("answers", ())) or int(table.info.get("num_answers", 0))
     collate = Collator(task=name, tokenizer=tokenizer, max_len=text_length(exp, name), objectives=objectives,
-                       mlm_prob=pre.mlm_prob if pre is not None else 0.15, num_answers=info_answers)
+                       mlm_prob=pre.mlm_prob if pre is not None else 0.15, num_answers=info_answers,
+                       mlm_masking=pre.mlm_masking if pre is not None else "whole-word")
     transform = ImageTransform(image_size, mean, std, randaugment=randaugment(exp, stage, task))
     dataset = SeededDataset(table, transform, train=True)
     return _drain(_loader(dataset, sampler, collate, exp.data.num_workers), f"{name}/train")

@@ -44,6 +44,11 @@ class PretrainSpec(Strict):
     image_size: int = Field(224, ge=16)
     datasets: tuple[str, ...] = ("coco", "vg", "sbu", "gcc")
     mlm_prob: float = Field(0.15, gt=0.0, lt=1.0)
+    # MLM masking law. "whole-word": each word (fast tokenizer word ids, BPE included) with p = mlm_prob.
+    # "meter": METER's collator (transformers 4.6 DataCollatorForWholeWordMask): round(mlm_prob × max_len)
+    # positions of "##"-joined words, padding and specials among the candidates (dropped after) — whole
+    # words for BERT, single tokens for BPE tokenizers such as RoBERTa's.
+    mlm_masking: Literal["whole-word", "meter"] = "whole-word"
     mim_prob: float = Field(0.15, gt=0.0, lt=1.0)
     itm_neg_prob: float = Field(0.5, ge=0.0, le=1.0)
     # How ITM negatives are drawn. "bernoulli": each pair independently with p = itm_neg_prob, the

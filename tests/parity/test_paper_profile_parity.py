@@ -21,6 +21,7 @@ def test_paper_profile_is_meters(grid: Path, tmp_path: Path) -> None:
     jobs = compile_grid(grid, "paper").jobs
     assert {j.experiment.optim.param_rules for j in jobs} == {"meter"}
     assert all(j.experiment.pretrain.itm_negatives == "meter" for j in jobs if j.stage == "pretrain")  # type: ignore[union-attr]
+    assert all(j.experiment.pretrain.mlm_masking == "meter" for j in jobs if j.stage == "pretrain")  # type: ignore[union-attr]
     for job in (j for j in jobs if j.stage == "finetune"):
         fin = job.experiment.finetune[job.task]  # type: ignore[index]
         assert fin.randaugment, f"{grid.stem}: {job.task} fine-tunes without RandAugment"
@@ -121,3 +122,19 @@ def test_retrieval_negatives_from_any_caption_as_meter() -> None:
 
     assert own_image_negatives("any") > 0  # METER's draw_false_text: any caption, its own image's included
     assert own_image_negatives("other-images") == 0
+
+
+def test_meter_mlm_masking_reaches_the_batch() -> None:
+    from harness.data.pipeline import train_batches
+    from harness.models.text import load_tokenizer
+
+    def most_predictions(law: str) -> int:
+        pre = {"objectives": ["mlm"], "steps": 2, "batch": 8, "image_size": 32, "datasets": ["synthetic"],
+               "mlm_masking": law}
+        exp = ExperimentSpec.model_validate({**_tiny(vqa={}).model_dump(by_alias=True), "pretrain": pre})
+        batches = train_batches(exp, stage="pretrain", task=None, tokenizer=load_tokenizer(exp.model),
+                                image_size=32, mean=(0.5,) * 3, std=(0.5,) * 3, per_device_batch=8, seed=0)
+        return max(int((b["mlm"]["mlm_labels"] != -100).sum(1).max()) for _, b in zip(range(8), batches, strict=False))
+
+    assert most_predictions("meter") <= round(0.15 * 16)  # METER's budget: round(0.15 × max_len) positions
+    assert most_predictions("whole-word") > round(0.15 * 16)  # the harness law: a coin per word

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from harness.data.collate import mask_whole_words
+from harness.data.collate import mask_like_meter, mask_whole_words
 from harness.data.loaders import mix_seed
 from harness.models.fusion import init_new_weights
 from harness.models.heads import Head
@@ -50,7 +50,8 @@ class MaskedLanguageModelling(Objective):
 
     def batch_fields(self, sub: dict[str, Any], samples: list[dict[str, Any]], ctx: BatchContext) -> dict[str, Any]:
         g = torch.Generator().manual_seed(mix_seed(ctx.seed, int(sub["index"][0]), 7))
-        sub["input_ids"], sub["mlm_labels"] = mask_whole_words(ctx.encoding, ctx.tokenizer, ctx.mlm_prob, g)
+        mask = mask_like_meter if ctx.mlm_masking == "meter" else mask_whole_words
+        sub["input_ids"], sub["mlm_labels"] = mask(ctx.encoding, ctx.tokenizer, ctx.mlm_prob, g)
         return sub
 
     def loss(self, model: MeterModel, sub: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
