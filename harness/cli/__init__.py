@@ -11,6 +11,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+from harness.errors import UserError
 
 # command → (module, one-line help). Order is the order of `harness --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -35,22 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 EXIT_USAGE = 2
+__all__ = ["COMMANDS", "EXIT_USAGE", "UserError", "build_parser", "main"]
 
 
-class UserError(Exception):
-    """An error in what the user gave: printed without a traceback, exit code 2."""
-
-
-def _module(name: str):  # type: ignore[no-untyped-def]
-    try:
-        return importlib.import_module(f"harness.cli.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"harness.cli.{name}":
-            return None
-        raise
-
-
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Any]]:
     from harness import __version__
 
     parser = argparse.ArgumentParser(
@@ -59,12 +50,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     )
     parser.add_argument("--version", action="version", version=f"meter-harness {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    modules: dict[str, object] = {}
+    modules: dict[str, Any] = {}
     for command, (module_name, help_text) in COMMANDS.items():
-        module = _module(module_name)
-        sp = sub.add_parser(command, help=help_text, description=help_text)
-        if module is not None:
-            module.configure(sp)  # type: ignore[attr-defined]
+        module = importlib.import_module(f"harness.cli.{module_name}")
+        module.configure(sub.add_parser(command, help=help_text, description=help_text))
         modules[command] = module
     return parser, modules
 
@@ -76,11 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     module = modules[args.command]
-    if module is None:
-        print(f"harness {args.command}: not built yet in this version of meter-harness.", file=sys.stderr)
-        return EXIT_USAGE
     try:
-        return int(module.run(args) or 0)  # type: ignore[attr-defined]
+        return int(module.run(args) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

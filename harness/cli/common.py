@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli import UserError
+from harness.errors import UserError
 from harness.paths import results_root
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli import UserError
 from harness.cli.common import positive_int
+from harness.errors import UserError
 
 CONVERTIBLE = ("coco", "f30k", "vqav2", "nlvr2", "snli-ve", "vg", "sbu", "gcc")
 TASKS = ("vqa", "nlvr2", "snli-ve", "retrieval")

@@ -9,8 +9,8 @@ import argparse
 import re
 from pathlib import Path
 
-from harness.cli import UserError
 from harness.cli.common import add_results_arg, results_path
+from harness.errors import UserError
 from harness.importers.record import NAME_PATTERN
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli import UserError
 from harness.cli.common import add_results_arg, results_path
+from harness.errors import UserError
 
 # SLURM output the SLURM executor leaves in (or links into) a run folder.
 SLURM_PATTERNS = ("slurm*.out", "slurm*.err", "slurm/*.out", "slurm/*.err", "*_log.out", "*_log.err")

@@ -7,7 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
-from harness.cli import UserError
+from harness.errors import UserError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

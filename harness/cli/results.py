@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.cli import UserError
 from harness.cli.common import add_grid_args, load_grid, results_path
+from harness.errors import UserError
 
 FORMATS = ("csv", "parquet", "json", "jsonl")
 

@@ -12,8 +12,8 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from harness.cli import UserError
 from harness.cli.common import add_grid_args, load_grid, results_path
+from harness.errors import UserError
 
 
 def add_dispatch_args(parser: argparse.ArgumentParser) -> None:

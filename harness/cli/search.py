@@ -16,8 +16,8 @@ import os
 import sys
 from pathlib import Path
 
-from harness.cli import UserError
 from harness.cli.common import add_grid_args, load_grid, results_path
+from harness.errors import UserError
 
 DEFAULT_JOB_FN = "harness.train:run_job"
 JOB_FN_ENV = "HARNESS_JOB_FN"  # the dispatch executors' convention: tests point workers elsewhere

@@ -16,10 +16,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cli import UserError
     from harness.dispatch import STATES
     from harness.dispatch.state import count_states, fmt_duration, fmt_factors, fmt_metric, fmt_step, job_states
     from harness.dispatch.state import table as text_table
+    from harness.errors import UserError
 
     for wanted in args.state:
         if wanted not in STATES and wanted != "pruned":

@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.cli import UserError
+from harness.errors import UserError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import difflib
 
-from harness.cli import UserError
+from harness.errors import UserError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -155,10 +155,6 @@ def _ordinary_ids(tokenizer: Any) -> torch.Tensor:
     return _POOLS[key]
 
 
-def stack_images(images: list[torch.Tensor]) -> torch.Tensor:
-    return torch.stack(images) if images else torch.empty(0)
-
-
 def vqa_targets(labels: list[list[int]], scores: list[list[float]], num_answers: int) -> torch.Tensor:
     """Float[B,A] soft scores (answers outside the vocabulary already dropped)."""
     out = torch.zeros(len(labels), num_answers)

@@ -43,9 +43,3 @@ def word_tokenizer(corpus: Sequence[str], min_count: int = 1, max_len: int = 64)
         tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
         sep_token="[SEP]", mask_token="[MASK]", model_max_length=max_len,
     )
-
-
-def encode_texts(tokenizer: Any, texts: Sequence[str], max_len: int) -> dict[str, Any]:
-    """Pad/truncate to max_len; returns the BatchEncoding (tensors + word_ids for masking)."""
-    return tokenizer(list(texts), padding="max_length", truncation=True, max_length=max_len,
-                     return_tensors="pt", return_special_tokens_mask=True)

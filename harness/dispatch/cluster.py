@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from harness.cli import UserError
+from harness.errors import UserError
 
 if TYPE_CHECKING:
     from harness.dispatch.clusterinfo import ClusterInfo

@@ -6,7 +6,7 @@ import functools
 import os
 from collections.abc import Callable
 
-from harness.cli import UserError
+from harness.errors import UserError
 from harness.rehearsal.prepare import default_root, is_ready
 from harness.spec.schema import ExperimentSpec
 

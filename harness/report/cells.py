@@ -18,7 +18,6 @@ from harness.spec.report import ReportMetric, ReportSpec, join_label
 from harness.spec.schema import JobSpec
 
 BASELINE_METRICS = {"baseline_chance": "chance", "baseline_blind": "blind"}
-NO_GROUP = ""  # the column label when the report crosses no factors into columns
 
 
 @dataclass

@@ -152,12 +152,3 @@ def _construct(loader: Any, node: yaml.Node, path: KeyPath, budget: _Budget, ori
     if node.tag == f"{_TAG}str" and not node.style and _FLOAT_12.fullmatch(node.value):
         return float(node.value)  # a number written as 2e-5 is a number, as in YAML 1.2 and JSON
     return loader.construct_object(node, deep=True)
-
-
-def origin_of(origins: Origins, path: KeyPath, default: tuple[str, int | None]) -> tuple[str, int | None]:
-    """The origin of ``path`` or of its nearest ancestor that has one."""
-    for cut in range(len(path), 0, -1):
-        hit = origins.get(tuple(path[:cut]))
-        if hit is not None:
-            return hit
-    return default
