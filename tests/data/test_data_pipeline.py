@@ -66,7 +66,9 @@ def test_finetune_layouts(tok) -> None:
     assert nlvr2["pixel_values_2"].shape == nlvr2["pixel_values"].shape == (4, 3, 32, 32)
     ret = _take(exp, tok, 1, task="retrieval")[0]["retrieval"]
     assert ret["input_ids"].shape == ret["attention_mask"].shape == (4, 4, 16)
-    assert pipeline.task_info(exp, "nlvr2") == {"train_size": 200, "num_classes": 2, "images": 2}
+    # One NLVR2 sample per (image pair, statement): 200 training images × statements_per_image.
+    per_image = exp.data.synthetic.statements_per_image
+    assert pipeline.task_info(exp, "nlvr2") == {"train_size": 200 * per_image, "num_classes": 2, "images": 2}
     assert pipeline.task_info(exp, "retrieval")["negatives"] == 3
 
 
