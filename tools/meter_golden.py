@@ -16,7 +16,8 @@ is drawn anew so a wrong mapping cannot hide behind an initialisation of ones an
 - ``io.pt``: fixed inputs and METER's outputs: fusion outputs (text/image features, pooled pair
   features), ITM, MLM, VQA, NLVR2, SNLI-VE and retrieval-rank logits, and METER's VQA/NLVR2/SNLI-VE/
   MLM losses, computed by METER's own ``objectives.compute_*`` functions; and METER's
-  ``adapt_position_encoding`` of the CLIP position table to twice the resolution (fine-tuning);
+  ``adapt_position_encoding`` of the CLIP position table to twice the resolution (fine-tuning); and a
+  short trajectory of METER's optimizer (transformers 4.6 ``AdamW``) on fixed gradients;
 - ``set_schedule.json`` (``--schedule``): METER's ``set_schedule`` groups as (parameter, LR group,
   weight decay) — the golden list of the LR/weight-decay parity test.
 
@@ -199,6 +200,26 @@ def meter_resize(model: nn.Module, p: dict[str, int]) -> dict[str, object]:
     return {"image_size": after, "positional_embedding": state[key].contiguous()}
 
 
+def meter_adamw_trajectory(seed: int, steps: int = 6) -> dict[str, object]:
+    """Parameters after each step of METER's optimizer (transformers 4.6 ``AdamW`` with METER's betas
+    and eps) on fixed gradients: one decayed and one undecayed group."""
+    from transformers.optimization import AdamW
+
+    gen = torch.Generator().manual_seed(seed + 2)
+    start = [torch.randn(5, 4, generator=gen), torch.randn(7, generator=gen)]
+    grads = [[torch.randn(t.shape, generator=gen) for t in start] for _ in range(steps)]
+    params = [nn.Parameter(t.clone()) for t in start]
+    optimizer = AdamW([{"params": [params[0]], "weight_decay": 0.01}, {"params": [params[1]], "weight_decay": 0.0}],
+                      lr=1e-2, eps=1e-8, betas=(0.9, 0.98))
+    after = []
+    for step in grads:
+        for param, grad in zip(params, step, strict=True):
+            param.grad = grad.clone()
+        optimizer.step()
+        after.append([param.detach().clone() for param in params])
+    return {"start": start, "grads": grads, "after": after, "lr": 1e-2, "weight_decays": [0.01, 0.0]}
+
+
 def schedule_groups(model: nn.Module) -> list[dict[str, object]]:
     """METER's set_schedule, run on the model: (parameter, LR group, weight decay) per parameter."""
     from meter.modules import meter_utils
@@ -246,8 +267,9 @@ def main() -> int:
     inputs = fixed_inputs(p, args.seed + 1)
     outputs = meter_outputs(model, inputs)
     resize = meter_resize(model, p)
+    adamw = meter_adamw_trajectory(args.seed)
     write_checkpoint(model, args.out / "meter.ckpt")
-    torch.save({"preset": args.preset, "inputs": inputs, "outputs": outputs, "resize": resize,
+    torch.save({"preset": args.preset, "inputs": inputs, "outputs": outputs, "resize": resize, "adamw": adamw,
                 "transformers": transformers.__version__, "torch": str(torch.__version__)}, args.out / "io.pt")
     print(f"wrote {args.out / 'meter.ckpt'} and {args.out / 'io.pt'}: " + ", ".join(sorted(outputs)))
     return 0

@@ -134,6 +134,9 @@ class OptimSpec(Strict):
     # (its name rules, expressed as declarations): token-type embedding and retrieval rank head at the
     # base LR, CLIP's and the task MLPs' LayerNorm gains decayed (harness/train/optim.py).
     param_rules: Literal["harness", "meter"] = "harness"
+    # "torch": torch.optim.AdamW (fused). "meter": METER's transformers-4.x AdamW update (ε before the bias
+    # correction, decay after the step) — harness.train.optim.MeterAdamW.
+    adamw: Literal["torch", "meter"] = "torch"
 
 
 # tracker name → the module it needs (the pyproject extra of the same name installs it)

@@ -151,7 +151,7 @@ class Trainer:
             acc.ddp_handler = DistributedDataParallelKwargs(find_unused_parameters=True)
         optimizer = build_optimizer(model, self.parts.groups, s.lrs, weight_decay=s.weight_decay,
                                     betas=s.betas, eps=s.eps, fused=fused_adamw(acc.device),
-                                    rules=s.param_rules)
+                                    rules=s.param_rules, adamw=s.adamw)
         self.scheduler = build_scheduler(optimizer, s.total_steps, s.warmup_ratio, s.decay)
         self.model, self.optimizer = acc.prepare(model, optimizer)
         acc.register_for_checkpointing(self.scheduler)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -106,6 +107,41 @@ def weight_decay_rule(model: nn.Module, rules: str = "harness") -> Callable[[nn.
     return lambda param: decays(param, norm_ids)
 
 
+class MeterAdamW(torch.optim.Optimizer):
+    """The AdamW update of METER's optimizer (transformers 4.x ``AdamW``, which METER's set_schedule
+    builds): ε is added to sqrt(v) before the bias correction, which is folded into the step size,
+    and weight decay is applied after the Adam step, to the updated weights. ``torch.optim.AdamW``
+    decays first and adds ε after the correction; the two differ at the ε·lr level."""
+
+    def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-6, weight_decay: float = 0.0) -> None:
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                state = self.state[param]
+                if not state:
+                    state["step"] = torch.zeros((), dtype=torch.float32)
+                    state["exp_avg"] = torch.zeros_like(param)
+                    state["exp_avg_sq"] = torch.zeros_like(param)
+                state["step"] += 1
+                step = float(state["step"])
+                state["exp_avg"].mul_(beta1).add_(param.grad, alpha=1 - beta1)
+                state["exp_avg_sq"].mul_(beta2).addcmul_(param.grad, param.grad, value=1 - beta2)
+                denom = state["exp_avg_sq"].sqrt().add_(group["eps"])
+                step_size = group["lr"] * math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
+                param.addcdiv_(state["exp_avg"], denom, value=-step_size)
+                if group["weight_decay"] > 0:
+                    param.add_(param, alpha=-group["lr"] * group["weight_decay"])
+        return loss
+
+
 def build_optimizer(
     model: nn.Module,
     groups: dict[str, list[tuple[str, nn.Parameter]]],
@@ -116,10 +152,15 @@ def build_optimizer(
     eps: float,
     fused: bool = False,
     rules: str = "harness",
-) -> torch.optim.AdamW:
+    adamw: str = "torch",
+) -> torch.optim.Optimizer:
     """``fused``: one kernel for the whole update (GPU: ~3× faster than the per-tensor loop; CPU, tiny
     models: ~7×, which is ~15 % of a local training step)."""
     param_groups = optimizer_groups(model, groups, lrs, weight_decay, rules)
+    if adamw == "meter":
+        return MeterAdamW(param_groups, betas=betas, eps=eps, weight_decay=weight_decay)
+    if adamw != "torch":
+        raise ValueError(f"unknown AdamW '{adamw}'; expected 'torch' or 'meter'")
     return torch.optim.AdamW(param_groups, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused or None)
 
 

@@ -37,6 +37,7 @@ class TrainSettings:
     decay: Literal["linear", "cosine", "constant"] = "linear"
     grad_clip: float | None = None
     param_rules: Literal["harness", "meter"] = "harness"
+    adamw: Literal["torch", "meter"] = "torch"
     precision: Precision = "fp32"
     deterministic: bool = False
     log_every: int = 10
@@ -83,7 +84,7 @@ def resolve(job: JobSpec, num_processes: int = 1, train_size: int | None = None)
     common = dict(
         seed=job.seed, num_processes=num_processes, weight_decay=optim.weight_decay, betas=tuple(optim.betas),
         eps=optim.eps, warmup_ratio=optim.warmup_ratio, decay=optim.decay, grad_clip=optim.grad_clip,
-        param_rules=optim.param_rules,
+        param_rules=optim.param_rules, adamw=optim.adamw,
         precision=train.precision, deterministic=train.deterministic, log_every=train.log_every,
         checkpoint_every=train.checkpoint_every, trackers=tuple(train.trackers),
     )
