@@ -12,6 +12,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from harness.cli import EXIT_USAGE
 from harness.cli.common import add_grid_args, load_grid, results_path
 from harness.errors import UserError
 
@@ -82,8 +83,9 @@ def _plan_and_launch(grid: Any, executor: Any, results: Path, args: argparse.Nam
     print(f"grid {grid.name} (profile {grid.profile or '-'}): {len(grid.jobs)} jobs; {plan.summary()}")
     for rid, reason in plan.blocked.items():
         print(f"  blocked {rid[:10]}: {reason}")
+    checked = _preflight(plan.run, executor, dry_run=args.dry_run)
     if args.dry_run:
-        return _print_dry_run(plan)
+        return _print_dry_run(plan) if checked else EXIT_USAGE
     if not plan.run:
         print(f"nothing to {verb}." + (" `harness status` shows the jobs." if plan.busy or plan.blocked else ""))
         if plan.busy or plan.blocked or not executor.waits:
@@ -110,6 +112,22 @@ def imported_runs(jobs: Any, results: Path) -> dict[str, str]:
     return out
 
 
+def _preflight(jobs: Any, executor: Any, *, dry_run: bool) -> bool:
+    """Check the whole plan before anything runs or is queued. A real run refuses (UserError, exit 2)
+    when something is missing; a dry run prints the checklist and says so (the caller exits 2)."""
+    from harness.dispatch.preflight import preflight
+
+    report = preflight(jobs, executor)
+    for warning in report.warnings:
+        print(f"warning: [{warning.area}] {warning.text}")
+    if not report.problems:
+        return True
+    if not dry_run:
+        raise UserError(report.refusal())
+    print(report.refusal())
+    return False
+
+
 def _print_dry_run(plan: Any) -> int:
     from harness.dispatch.state import job_label
 
@@ -121,11 +139,7 @@ def _print_dry_run(plan: Any) -> int:
 
 def _launch(grid: Any, plan: Any, executor: Any, results: Path, args: argparse.Namespace) -> int:
     from harness.dispatch.order import ensure_zoo_for, write_dispatch_record, write_specs
-
-    prepare = getattr(executor, "prepare", None)
-    if prepare is not None:  # check the request against the cluster before writing or building anything
-        prepare(plan.run)
-    from harness.spec.runs import SpecConflict
+    from harness.spec.runs import SpecConflict  # the cluster was checked by the preflight
 
     try:
         write_specs(grid.jobs, results)
@@ -175,7 +189,8 @@ def _summarise(grid: Any, results: Path, args: argparse.Namespace) -> int:
     print(f"{len(states)} jobs: " + ", ".join(f"{n} {st}" for st, n in sorted(counts.items())))
     bad = [s for s in states.values() if s.state != "done"]
     for st in bad:
-        print(f"  {st.state:<9} {st.job.short_id}  {st.note}  (harness logs {st.job.short_id})")
+        note = st.note.replace("\n", "\n" + " " * 22)  # the whole reason: a missing weight says where it looked
+        print(f"  {st.state:<9} {st.job.short_id}  {note}  (harness logs {st.job.short_id})")
     if bad and any(s.state in ("failed", "cancelled", "interrupted") for s in bad):
         print(f"`harness retry {args.grid}` runs the failed jobs again.")
     _print_report(grid, results)

@@ -33,5 +33,7 @@ _dataset("vqav2", "VQAv2 (train+val for training, test-dev via the evaluation se
 _dataset("nlvr2", "NLVR2 (dev, test-P)", tasks=("nlvr2",), train_size=86_373)
 _dataset("snli-ve", "SNLI-VE", tasks=("snli-ve",), train_size=529_527)
 
+# Zero-shot retrieval after pre-training evaluates this split of pretrain.zero_shot's dataset.
+ZERO_SHOT_SPLIT = "test"
 # The dataset a fine-tuning task reads when its section names none.
 DEFAULT_DATASET = {"vqa": "vqav2", "nlvr2": "nlvr2", "snli-ve": "snli-ve", "retrieval": "f30k"}

@@ -94,19 +94,20 @@ def store_status(results: Path) -> dict[str, str]:
     return dict(Store(results).status())
 
 
-def first_line(path: Path) -> str:
-    """The first line of a text file (error.txt starts with the reason), "" when absent."""
+def first_paragraph(path: Path) -> str:
+    """error.txt's reason: its lines up to the first blank line (the traceback follows it), "" when
+    absent. Whole, not its first line: a missing-weights reason goes on with "Looked in:" and the fix."""
     try:
         text = path.read_text().strip()
     except OSError:
         return ""
-    return text.splitlines()[0][:200] if text else ""
+    return text.split("\n\n", 1)[0][:4000] if text else ""
 
 
 def error_reason(folder: Path, state: str) -> str:
-    """The reason in error.txt's first line, without its time stamp and state word."""
-    line = re.sub(r"^\[[^\]]*\]\s*", "", first_line(folder / ERROR))
-    return line.removeprefix(f"{state}: ")
+    """The reason in error.txt, without its time stamp and state word."""
+    reason = re.sub(r"^\[[^\]]*\]\s*", "", first_paragraph(folder / ERROR))
+    return reason.removeprefix(f"{state}: ")
 
 
 def job_state(job: JobSpec, results: Path, stored: str | None, slurm: SlurmView | None = None) -> JobState:

@@ -110,9 +110,14 @@ def _hf_cache() -> str:
     return str(constants.HF_HUB_CACHE)
 
 
+def local_dir_for(name: str, weights_dir: str | None) -> Path:
+    """Where a download for encoder ``name`` goes so that ``weights_dir`` finds it."""
+    return Path(weights_dir or "WEIGHTS_DIR") / name.replace("/", "-")
+
+
 def hf_download_hint(name: str, hf_id: str, weights_dir: str | None) -> str:
-    target = Path(weights_dir or "WEIGHTS_DIR") / name.replace("/", "-")
-    return f"huggingface-cli download {hf_id} --local-dir {target}"
+    # `hf` is huggingface_hub's command line (huggingface-cli is gone from current releases)
+    return f"hf download {hf_id} --local-dir {local_dir_for(name, weights_dir)}"
 
 
 def load_hf_model(name: str, hf_id: str, weights_dir: str | None, **model_kwargs: Any) -> Any:
@@ -144,7 +149,7 @@ def load_hf_tokenizer(name: str, hf_id: str, weights_dir: str | None) -> Any:
 
 # ---- timm (vision encoders) -------------------------------------------------------------------
 
-def _timm_hub_id(timm_name: str) -> tuple[str | None, str | None]:
+def timm_hub_id(timm_name: str) -> tuple[str | None, str | None]:
     """(hub repo, file name) timm itself would download ``timm_name`` from."""
     import timm
 
@@ -164,8 +169,9 @@ def _torch_hub_file(timm_name: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / (url.rsplit("/", 1)[-1] or f"{timm_name}.pth")
 
 
-def timm_weight_file(name: str, timm_name: str, weights_dir: str | None) -> Path:
-    """The local file holding ``timm_name``'s weights; :class:`MissingWeights` when there is none."""
+def timm_weight_file(name: str, timm_name: str, weights_dir: str | None, *, download: bool = True) -> Path:
+    """The local file holding ``timm_name``'s weights; :class:`MissingWeights` when there is none.
+    ``download=False`` (preflight) never fetches, even online."""
     looked: list[str] = []
     for path in candidate_dirs(weights_dir, name, timm_name):
         for fname in WEIGHT_FILES:
@@ -178,9 +184,9 @@ def timm_weight_file(name: str, timm_name: str, weights_dir: str | None) -> Path
             looked.append(str(file))
             if file.is_file():
                 return file
-    hub_id, hub_file = _timm_hub_id(timm_name)
+    hub_id, hub_file = timm_hub_id(timm_name)
     if hub_id:
-        found = _from_hf_cache(hub_id, hub_file)
+        found = _from_hf_cache(hub_id, hub_file, download=download)
         looked.append(f"Hugging Face cache ({_hf_cache()}) for '{hub_id}'")
         if found is not None:
             return found
@@ -193,8 +199,8 @@ def timm_weight_file(name: str, timm_name: str, weights_dir: str | None) -> Path
                                          hf_download_hint(name, hint_id, weights_dir)))
 
 
-def _from_hf_cache(repo_id: str, filename: str | None) -> Path | None:
-    """A cached (or, when online, downloaded) weight file of a hub repo."""
+def _from_hf_cache(repo_id: str, filename: str | None, *, download: bool = True) -> Path | None:
+    """A cached (or, when online and ``download``, downloaded) weight file of a hub repo."""
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
     for fname in ([filename] if filename else ["model.safetensors", "open_clip_pytorch_model.bin",
@@ -202,7 +208,7 @@ def _from_hf_cache(repo_id: str, filename: str | None) -> Path | None:
         cached = try_to_load_from_cache(repo_id, fname)
         if isinstance(cached, str):
             return Path(cached)
-    if offline():
+    if not download or offline():
         return None
     try:
         return Path(hf_hub_download(repo_id, filename or "model.safetensors"))

@@ -44,11 +44,11 @@ def text_repos() -> dict[str, str]:
 
 def vision_repos() -> dict[str, str]:
     """timm hub repo → encoder name, for every registered vision encoder."""
-    from harness.models.weights import _timm_hub_id
+    from harness.models.weights import timm_hub_id
 
     out = {}
     for name in VISION_ENCODERS.names():
-        hub_id, _ = _timm_hub_id(VISION_ENCODERS.get(name).meta["timm"])
+        hub_id, _ = timm_hub_id(VISION_ENCODERS.get(name).meta["timm"])
         assert hub_id is not None, f"timm has no hub id for {name}"
         out[hub_id] = name
     return out

@@ -97,11 +97,12 @@ def _activation_bytes(job: JobSpec, image_size: int, per_device: int, passes: in
     return per_sample * width / 2 * per_device * passes
 
 
-def job_cost(job: JobSpec) -> JobCost:
+def job_cost(job: JobSpec, *, with_params: bool = True) -> JobCost:
+    """``with_params=False``: no parameter count (it builds the model on the meta device, with torch);
+    FLOPs, steps and times do not need it, the memory estimate then holds activations only."""
     exp = job.experiment
-    model_json = exp.model.model_dump_json()
     image_size, batch, per_device, steps, objectives = _stage(job)
-    params = _params(model_json, objectives, job.task, image_size)
+    params = _params(exp.model.model_dump_json(), objectives, job.task, image_size) if with_params else 0
     passes = max(1, len(objectives))
     per_step = 3 * analytic_flops(exp.model, image_size, exp.model.max_text_len) * batch * passes
     total = per_step * steps

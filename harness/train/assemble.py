@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from harness.data.catalog import ZERO_SHOT_SPLIT
 from harness.paths import run_dir, trackers_dir
 from harness.spec.schema import JobSpec
 from harness.train.errors import TrainingFailed
@@ -23,8 +24,6 @@ from harness.train.objectives import objectives_metrics
 from harness.train.settings import TrainSettings, resolve
 from harness.train.tasks import build_task, zero_shot_retrieval
 from harness.train.tracking import tracked_run
-
-ZERO_SHOT_SPLIT = "test"
 
 
 @dataclass

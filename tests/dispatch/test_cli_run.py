@@ -155,7 +155,8 @@ def test_user_errors_exit_2(tmp_path: Path, cli_env, capsys) -> None:  # type: i
     gpu_grid = tmp_path / "gpus.yaml"
     gpu_grid.write_text(grid.read_text().replace("base:\n", "base:\n  resources: {gpus_per_node: 1}\n"))
     assert main(["run", str(gpu_grid), "--results", str(results)]) == 2
-    assert "asks for 1 GPU(s) (resources.gpus_per_node) but this machine has no visible GPU" in capsys.readouterr().err
+    err = capsys.readouterr().err  # refused by the preflight, before anything is written
+    assert "asking for 1 node(s) × 1 GPU(s): this machine has no visible GPU" in err and "gpus_per_node=0" in err
 
 
 REAL_GRID = """\

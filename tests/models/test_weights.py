@@ -78,7 +78,7 @@ def test_missing_text_weights_say_where_and_how(tmp_path: Path) -> None:
     message = str(info.value)
     assert str(tmp_path / "nothing-here" / "roberta") in message
     assert "Hugging Face cache" in message
-    assert f"huggingface-cli download roberta-base --local-dir {tmp_path / 'nothing-here' / 'roberta'}" in message
+    assert f"hf download roberta-base --local-dir {tmp_path / 'nothing-here' / 'roberta'}" in message
     with pytest.raises(MissingWeights, match="tokenizer of 'roberta'"):
         load_tokenizer(spec)
 
@@ -89,7 +89,7 @@ def test_missing_vision_weights_say_where_and_how(tmp_path: Path) -> None:
         build_vision_encoder("clip-vit-224/32", spec=spec)
     message = str(info.value)
     assert str(tmp_path / "clip-vit-224/32" / "model.safetensors") in message
-    assert "huggingface-cli download timm/vit_base_patch32_clip_224.openai" in message
+    assert "hf download timm/vit_base_patch32_clip_224.openai" in message
 
 
 def test_timm_loads_a_local_file_through_its_pretrained_path(tmp_path: Path) -> None:
