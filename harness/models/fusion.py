@@ -45,12 +45,12 @@ def init_new_weights(module: nn.Module, std: float = INIT_STD) -> None:
 
 
 def key_padding_bias(mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
-    """Long/bool [B, Lk] (1 = real token) → additive bias [B, 1, 1, Lk] for attention.
-
-    None when nothing is padded (image tokens never are): SDPA then takes its mask-free
-    kernel, and nobody adds a tensor of zeros to every score.
+    """Long/bool [B, Lk] (1 = real token) → additive bias [B, 1, 1, Lk] for attention; None without a
+    mask. Whether anything is padded is not looked at: that would wait for the device in every step.
+    Image tokens are never padded, and ``MeterModel.fuse`` passes no mask for them, so SDPA takes its
+    mask-free kernel there.
     """
-    if mask is None or bool(mask.all()):
+    if mask is None:
         return None
     bias = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
     bias = bias.masked_fill(~mask.bool(), torch.finfo(dtype).min)

@@ -130,8 +130,9 @@ class MeterModel(nn.Module):
         return {"tokens": tokens, "mask": attention_mask.long()}
 
     def fuse(self, image: Feats, text: Feats) -> tuple[Tensor, Tensor]:
-        """→ (fused text Float[B, L, H], fused image Float[B, N, H])."""
-        return self.fusion(text["tokens"], text["mask"], image["tokens"], image["mask"])
+        """→ (fused text Float[B, L, H], fused image Float[B, N, H]). Image tokens are never padded
+        (``encode_image``'s mask is all ones): no mask, so attention over them needs no bias."""
+        return self.fusion(text["tokens"], text["mask"], image["tokens"], None)
 
     def memory(self, fused_text: Tensor, fused_image: Tensor, image: Feats, text: Feats) -> tuple[Tensor, Tensor]:
         """The decoder's cross-attention memory: [text; image] and its mask."""

@@ -120,6 +120,18 @@ def create_backbone(name: str, scale: str, image_size: int) -> nn.Module:
                              img_size=image_size)
 
 
+def use_fused_attention(backbone: nn.Module) -> int:
+    """Route every timm attention through ``scaled_dot_product_attention`` (flash / memory-efficient
+    kernels on GPU). timm leaves its "experimental" ones off by default (Swin's window attention runs
+    matmul + softmax); the fused path computes the same attention, relative-position bias and shift
+    mask included. Modules without a fused path (CaiT's talking-heads attention) keep theirs.
+    How many attention modules use it."""
+    fused = [m for m in backbone.modules() if hasattr(m, "fused_attn")]
+    for module in fused:
+        module.fused_attn = True
+    return len(fused)
+
+
 class VisionEncoder(nn.Module):
     """A timm backbone read out as tokens by its family's adapter (``FAMILIES``): Swin gives an
     [B,H,W,C] map (flattened, no CLS); BEiT's final norm is its ``fc_norm`` (applied to every token);
@@ -143,6 +155,7 @@ class VisionEncoder(nn.Module):
         if adapter.adapt is not None:
             adapter.adapt(backbone, clip_meter_style)
         self._readout = adapter.readout
+        use_fused_attention(backbone)
         self.backbone = backbone
         self.width: int = int(backbone.num_features)
         self.cls_index: int | None = 0 if adapter.has_cls else None

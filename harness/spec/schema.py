@@ -161,6 +161,10 @@ class TrainSpec(Strict):
     deterministic: bool = False
     checkpoint_every: int | None = Field(None, ge=1)
     log_every: int = Field(10, ge=1)
+    # Speed only (placement: never in a run id; harness/train/speed.py). compile: torch.compile per block,
+    # "auto" = on GPU only. activation_checkpointing: recompute each block's activations in backward.
+    compile: bool | Literal["auto"] = "auto"
+    activation_checkpointing: bool = False
     # Experiment trackers (placement: never in a run id); see harness/train/tracking.py and the README.
     trackers: tuple[Literal["wandb", "tensorboard", "mlflow"], ...] = ()
 

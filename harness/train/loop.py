@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness.train import checkpoint
+from harness.train import checkpoint, speed
 from harness.train.errors import StopTraining, TrainingFailed
 from harness.train.flops import mfu, peak_flops, peak_memory_mb
 from harness.train.interrupt import Interrupt
@@ -92,24 +92,55 @@ def oom_message(settings: TrainSettings) -> str:
 
 
 class _Window:
-    """Sums of per-step values between two log steps (kept in checkpoints so resume logs the same)."""
+    """Per-step values between two log steps (kept in checkpoints so resume logs the same).
+
+    The step's losses stay on the device until ``settle`` fetches the whole window in one transfer:
+    reading a loss every step would make the host wait for the device every step (no overlap of the
+    next step's launch with this one's kernels). ``settle`` runs at each log step and before every
+    evaluation and checkpoint; it also finds the first non-finite loss, by its step.
+    """
 
     def __init__(self, saved: dict[str, Any] | None = None) -> None:
         saved = saved or {}
         self.sums: dict[str, float] = dict(saved.get("sums", {}))
         self.steps: int = saved.get("steps", 0)
         self.time_s: float = saved.get("time_s", 0.0)
+        self.pending: list[tuple[int, list[str], torch.Tensor]] = []
 
-    def add(self, values: dict[str, float], seconds: float) -> None:
+    def add(self, step: int, values: dict[str, Any], seconds: float) -> None:
+        """``values``: the step's device tensors (fetched later) and host floats (the LRs)."""
+        names = sorted(k for k, v in values.items() if isinstance(v, torch.Tensor))
+        if names:
+            self.pending.append((step, names, torch.stack([values[k].detach().float() for k in names])))
         for k, v in values.items():
-            self.sums[k] = self.sums.get(k, 0.0) + v
+            if not isinstance(v, torch.Tensor):
+                self.sums[k] = self.sums.get(k, 0.0) + float(v)
         self.steps += 1
         self.time_s += seconds
 
+    def settle(self) -> None:
+        """Fetch the pending values (one device→host copy); the wait counts as training time."""
+        if not self.pending:
+            return
+        started = time.perf_counter()
+        rows = [t.tolist() for t in torch.cat([t for _, _, t in self.pending]).cpu().split(
+            [len(n) for _, n, _ in self.pending])]
+        self.time_s += time.perf_counter() - started
+        pending, self.pending = self.pending, []
+        for (step, names, _), row in zip(pending, rows, strict=True):
+            values = dict(zip(names, row, strict=True))
+            if not math.isfinite(values["loss"]):
+                shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items() if k.startswith("loss"))
+                raise TrainingFailed(f"non-finite loss at step {step}: {shown}")
+            for k, v in values.items():
+                self.sums[k] = self.sums.get(k, 0.0) + v
+
     def means(self) -> dict[str, float]:
+        self.settle()
         return {k: v / max(1, self.steps) for k, v in self.sums.items()}
 
     def state(self) -> dict[str, Any]:
+        self.settle()
         return {"sums": self.sums, "steps": self.steps, "time_s": self.time_s}
 
 
@@ -127,6 +158,7 @@ class Trainer:
         self.state: dict[str, Any] = {"step": 0, "history": [], "window": {}, "train_time_s": 0.0,
                                       "samples": 0, "flops_per_sample": None}
         self.resumed_from: dict[str, Any] | None = None
+        self.speedups: dict[str, int] = {}
 
     # ----- setup ---------------------------------------------------------------------------------
     def _prepare(self) -> Iterator[dict[str, Any]]:
@@ -149,6 +181,8 @@ class Trainer:
             from accelerate.utils import DistributedDataParallelKwargs
 
             acc.ddp_handler = DistributedDataParallelKwargs(find_unused_parameters=True)
+        self.speedups = speed.apply(model, compile=speed.compile_enabled(s.compile, acc.device),
+                                    activation_checkpointing=s.activation_checkpointing, backend=s.compile_backend)
         optimizer = build_optimizer(model, self.parts.groups, s.lrs, weight_decay=s.weight_decay,
                                     betas=s.betas, eps=s.eps, fused=fused_adamw(acc.device),
                                     rules=s.param_rules, adamw=s.adamw)
@@ -169,7 +203,7 @@ class Trainer:
         return _chain_first(first, batches)
 
     # ----- one optimizer step ----------------------------------------------------------------------
-    def _step(self, batches: Iterator[dict[str, Any]]) -> dict[str, float]:
+    def _step(self, batches: Iterator[dict[str, Any]]) -> dict[str, Any]:
         acc, s = self.accelerator, self.s
         lrs = current_lrs(self.optimizer)
         totals: dict[str, torch.Tensor] = {}
@@ -198,10 +232,8 @@ class Trainer:
         stacked = torch.stack([totals[k] / s.accumulation for k in names])
         if acc.num_processes > 1:
             stacked = acc.reduce(stacked, reduction="mean")
-        result = dict(zip(names, stacked.tolist(), strict=True))
-        if not math.isfinite(result["loss"]):
-            shown = ", ".join(f"{k}={v:.4g}" for k, v in result.items() if k.startswith("loss"))
-            raise TrainingFailed(f"non-finite loss at step {self.state['step'] + 1}: {shown}")
+        # Device tensors: the window fetches them when it logs (no host sync inside the step).
+        result: dict[str, Any] = dict(zip(names, stacked.unbind(0), strict=True))
         result.update({f"lr/{g}": lr for g, lr in lrs.items()})
         return result
 
@@ -210,7 +242,8 @@ class Trainer:
         return [{"stage": self.s.stage, "task": task, "split": split, "metric": k, "value": float(v), "step": step}
                 for k, v in metrics.items()]
 
-    def _log(self, window: _Window, step: int, progress: ProgressFile | None) -> None:
+    def _log(self, window: _Window, step: int, progress: ProgressFile | None) -> float:
+        """Record the window's means; the mean loss (for the progress bar)."""
         means = window.means()
         steps_time = window.time_s / max(1, window.steps)
         means["step_time_s"] = steps_time
@@ -219,6 +252,7 @@ class Trainer:
         self.trackers.log({f"train/{k}": v for k, v in means.items()}, step)
         if progress is not None:
             progress.write("running", step, loss=means.get("loss"), metrics=self._last_eval())
+        return float(means["loss"])
 
     def _last_eval(self) -> dict[str, float]:
         """The latest evaluation's metrics, for progress.json."""
@@ -279,20 +313,21 @@ class Trainer:
                 attempt_time, attempt_steps = attempt_time + seconds, attempt_steps + 1
                 self.state["train_time_s"] += seconds
                 self.state["samples"] += s.global_batch
-                window.add(values, seconds)
+                window.add(step, values, seconds)
                 bar.update(1)
-                bar.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
                 self.state["step"] = step
                 if step % s.log_every == 0 or step == s.total_steps:
-                    self._log(window, step, progress)
+                    loss = self._log(window, step, progress)
+                    bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
                     window = _Window()
                 if s.eval_every and step % s.eval_every == 0 and step < s.total_steps:
+                    window.settle()  # a non-finite loss stops the run before it is evaluated
                     reason = self._intermediate_eval(step)
                     if reason is not None:
                         return self._result("pruned", step, {}, attempt_time, attempt_steps, reason)
-                self.state["window"] = window.state()
                 if (step == s.total_steps and s.checkpoint_at_end) or (
                         s.checkpoint_every and step % s.checkpoint_every == 0):
+                    self.state["window"] = window.state()  # settles: no checkpoint after a non-finite loss
                     checkpoint.save(acc, self.run_dir / "checkpoints", step, self.state)
                 if self.interrupt is not None and step < s.total_steps:
                     self.interrupt.after_step(step, start_step)
@@ -315,7 +350,7 @@ class Trainer:
             "mfu": mfu(flops_per_step, step_time, s.num_processes, peak) if flops_per_step and step_time else None,
             "peak_mem_mb": peak_memory_mb(self.accelerator.device), "train_time_s": self.state["train_time_s"],
             "num_processes": s.num_processes, "accumulation": s.accumulation,
-            "per_device_batch": s.per_device_batch, "global_batch": s.global_batch,
+            "per_device_batch": s.per_device_batch, "global_batch": s.global_batch, **self.speedups,
         }
         self.trackers.finish()
         return LoopResult(status, step, list(self.state["history"]), final, stats, reason, self.resumed_from,

@@ -40,6 +40,9 @@ class TrainSettings:
     adamw: Literal["torch", "meter"] = "torch"
     precision: Precision = "fp32"
     deterministic: bool = False
+    compile: bool | None = False  # None: on GPU only (harness.train.speed.compile_enabled)
+    compile_backend: str = "inductor"  # tests use cheaper backends; not a spec key
+    activation_checkpointing: bool = False
     log_every: int = 10
     checkpoint_every: int | None = None
     checkpoint_at_end: bool = True  # benches turn it off: paper-scale state is gigabytes
@@ -86,6 +89,8 @@ def resolve(job: JobSpec, num_processes: int = 1, train_size: int | None = None)
         eps=optim.eps, warmup_ratio=optim.warmup_ratio, decay=optim.decay, grad_clip=optim.grad_clip,
         param_rules=optim.param_rules, adamw=optim.adamw,
         precision=train.precision, deterministic=train.deterministic, log_every=train.log_every,
+        compile=None if train.compile == "auto" else train.compile,
+        activation_checkpointing=train.activation_checkpointing,
         checkpoint_every=train.checkpoint_every, trackers=tuple(train.trackers),
     )
     if job.stage == "pretrain":

@@ -100,6 +100,13 @@ def test_seed_and_precision_change_the_run_id(tmp_path: Path) -> None:
     assert bf16.jobs[0].run_id not in {j.run_id for j in grid.jobs}
 
 
+def test_speed_settings_leave_the_run_id_alone(tmp_path: Path) -> None:
+    grid = compile_grid(_write(tmp_path, "s.yaml", BASE.format(lr="1.0e-5", extra="")))
+    fast = compile_grid(grid.path, sets=["train.compile=true", "train.activation_checkpointing=true"])
+    assert fast.jobs[0].experiment.train.compile is True and fast.jobs[0].experiment.train.activation_checkpointing
+    assert fast.jobs[0].run_id == grid.jobs[0].run_id
+
+
 def test_extends_profiles_sets_and_only(tmp_path: Path) -> None:
     _write(tmp_path, "parent.yaml", BASE.format(lr="1.0e-5", extra=(
         "factors:\n  model.text: [bert, roberta, electra]\n"

@@ -35,11 +35,11 @@ class MLMHead(Head):
 
 
 def token_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
-    """Mean CE over labelled tokens (-100 = none); 0 with a gradient when none is labelled."""
+    """Mean CE over labelled tokens (-100 = none); 0 with a gradient when none is labelled. A sum over
+    a clamped count rather than a check for labels, which would wait for the device in every step."""
     labels = labels.to(logits.device)
-    if not bool((labels != -100).any()):
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits.flatten(0, -2).float(), labels.flatten(), ignore_index=-100)
+    summed = F.cross_entropy(logits.flatten(0, -2).float(), labels.flatten(), ignore_index=-100, reduction="sum")
+    return summed / (labels != -100).sum().clamp(min=1)
 
 
 class MaskedLanguageModelling(Objective):
