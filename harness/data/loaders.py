@@ -48,6 +48,7 @@ class KeySampler:
     negatives: int = 15
     itm_law: str = "bernoulli"
     negatives_from: str = "other-images"
+    retrieval_itm: bool = False  # retrieval also draws METER's ITM negative image (finetune loss itm+irtr)
 
     def __iter__(self) -> Iterator[list[Key]]:
         n, global_batch = len(self.table), self.per_device * self.num_processes
@@ -65,7 +66,11 @@ class KeySampler:
                 if len(mine) == 0:
                     continue
                 batch_seed = mix_seed(self.seed, epoch, b, self.process_index)
-                if self.aux == "itm" and self.itm_law == "meter":
+                if self.aux == "retrieval" and self.retrieval_itm:
+                    draws = self._meter_itm(len(mine), g)
+                    yield [(int(i), {"texts": self._aux(int(i), g), "itm": d}, batch_seed)
+                           for i, d in zip(mine, draws, strict=True)]
+                elif self.aux == "itm" and self.itm_law == "meter":
                     yield list(zip((int(i) for i in mine), self._meter_itm(len(mine), g), [batch_seed] * len(mine),
                                    strict=True))
                 else:
@@ -135,10 +140,15 @@ class SampleDataset(torch.utils.data.Dataset):
             if image_2 is None:
                 return {"skip": t.images_2.where(int(t.image2_of[i]))}
             sample["image_2"] = image_2
+        if isinstance(aux, dict):  # retrieval negatives and an ITM draw (METER's itm+irtr fine-tuning)
+            sample["neg_texts"] = [t.text(k) for k in aux["texts"]]
+            aux = aux["itm"]
         if isinstance(aux, int) and aux >= 0:  # ITM negative: a different image
             negative = self._image(t.images, aux, mix_seed(seed, i, 3))
             sample["neg_image"] = negative if negative is not None else image
             sample["itm_label"] = 0 if negative is not None else 1
+        elif isinstance(aux, int):
+            sample["itm_label"] = 1
         elif isinstance(aux, list):  # retrieval negatives: other images' captions
             sample["neg_texts"] = [t.text(k) for k in aux]
         return sample

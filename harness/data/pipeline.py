@@ -134,7 +134,8 @@ def train_batches(exp: Any, *, stage: str, task: str | None, tokenizer: Any, ima
                          itm_prob=pre.itm_neg_prob if pre is not None else 0.5,
                          negatives=fin.negatives if fin is not None else 15,
                          itm_law=pre.itm_negatives if pre is not None else "bernoulli",
-                         negatives_from=fin.negatives_from if fin is not None else "other-images")
+                         negatives_from=fin.negatives_from if fin is not None else "other-images",
+                         retrieval_itm=fin is not None and fin.loss == "itm+irtr")
     info_answers = len(table.info.get("answers", ())) or int(table.info.get("num_answers", 0))
     collate = Collator(task=name, tokenizer=tokenizer, max_len=text_length(exp, name), objectives=objectives,
                        mlm_prob=pre.mlm_prob if pre is not None else 0.15, num_answers=info_answers,

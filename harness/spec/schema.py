@@ -103,6 +103,10 @@ class FinetuneSpec(Strict):
     # retrieval: where negative captions come from. "other-images": captions of other images only;
     # "any": any random caption of the split (METER's draw_false_text: its own image's captions possible).
     negatives_from: Literal["other-images", "any"] = "other-images"
+    # retrieval: the fine-tuning loss. "irtr": cross-entropy over the 1 + k rank scores. "itm+irtr": METER's
+    # irtr configs (loss_names itm 0.5, irtr 1 — both only switch a loss on, summed): plus ITM on a false
+    # image for exactly half the pairs, through the pre-trained ITM head kept frozen.
+    loss: Literal["irtr", "itm+irtr"] = "irtr"
     # Text length for this task (None: model.max_text_len). METER: 40 for retrieval, 50 for the others.
     max_text_len: int | None = Field(None, ge=4)
     # RandAugment(2, 9) on this task's training images (METER's fine-tuning commands all use clip_randaug).

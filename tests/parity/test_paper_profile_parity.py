@@ -27,6 +27,7 @@ def test_paper_profile_is_meters(grid: Path, tmp_path: Path) -> None:
         assert fin.randaugment, f"{grid.stem}: {job.task} fine-tunes without RandAugment"
         assert fin.max_text_len == (40 if job.task == "retrieval" else None)
         assert fin.negatives_from == ("any" if job.task == "retrieval" else "other-images")
+        assert fin.loss == ("itm+irtr" if job.task == "retrieval" else "irtr")
         if job.task == "vqa":  # METER's test-dev model: vqav2_train + all of vqav2_val
             for stem in ("vqav2_train", "vqav2_val"):
                 (tmp_path / f"{stem}.arrow").touch()
@@ -138,3 +139,37 @@ def test_meter_mlm_masking_reaches_the_batch() -> None:
 
     assert most_predictions("meter") <= round(0.15 * 16)  # METER's budget: round(0.15 × max_len) positions
     assert most_predictions("whole-word") > round(0.15 * 16)  # the harness law: a coin per word
+
+
+def test_retrieval_fine_tuning_adds_meters_itm_term() -> None:
+    """finetune.retrieval.loss itm+irtr (METER's irtr configs): IRTR over 1 + k captions plus ITM on
+    exactly half false images through the pre-trained ITM head, frozen; the losses are summed."""
+    import torch.nn.functional as F
+
+    from harness.data.pipeline import task_info, train_batches
+    from harness.models import build_model
+    from harness.models.groups import param_groups
+    from harness.models.text import load_tokenizer
+
+    exp = _tiny(retrieval={"loss": "itm+irtr", "negatives": 3})
+    batch = next(iter(train_batches(exp, stage="finetune", task="retrieval", tokenizer=load_tokenizer(exp.model),
+                                    image_size=32, mean=(0.5,) * 3, std=(0.5,) * 3, per_device_batch=8, seed=0)))
+    sub = batch["retrieval"]
+    assert int(sub["itm_labels"].sum()) == 4 and sub["itm_pixel_values"].shape == sub["pixel_values"].shape
+    torch.manual_seed(0)
+    model = build_model(exp.model, tasks={"retrieval": task_info(exp, "retrieval")}, image_size=32).eval()
+    itm = torch.randn(2, model.pooled_dim)
+    model.load_pretrained_vlp({"heads.itm.fc.weight": itm, "heads.itm.fc.bias": torch.zeros(2)})
+    head = model.heads["retrieval"]
+    assert torch.equal(head.itm.weight, itm) and not head.itm.weight.requires_grad
+    assert all("itm" not in name for params in param_groups(model).values() for name, _ in params)
+    with torch.no_grad():
+        total = model({"retrieval": sub})["loss/retrieval"]
+        ids, mask = sub["input_ids"], sub["attention_mask"]
+        pooled = model.pair_features(model.encode_image(sub["itm_pixel_values"]),
+                                     model.encode_text(ids[:, 0], mask[:, 0]))
+        itm_loss = F.cross_entropy(head.itm(pooled), sub["itm_labels"])
+        irtr_only = build_model(exp.model, tasks={"retrieval": {"negatives": 3}}, image_size=32).eval()
+        irtr_only.load_state_dict({k: v for k, v in model.state_dict().items() if ".itm." not in k})
+        irtr = irtr_only({"retrieval": sub})["loss/retrieval"]
+    assert float(total) == pytest.approx(float(irtr + itm_loss), rel=1e-5) and float(itm_loss) > 0

@@ -28,15 +28,24 @@ class RankHead(Head):
     # METER's set_schedule: "rank_output" is not among its head names, so it trains at the base LR.
     meter_lr_group = "pretrained"
 
-    def __init__(self, pooled: int) -> None:
+    def __init__(self, pooled: int, itm: bool = False) -> None:
         super().__init__()
         self.fc = nn.Linear(pooled, 1)
         init_new_weights(self)
+        # finetune.retrieval.loss "itm+irtr": METER's ITM term runs through the pre-trained ITM head, frozen.
+        self.itm: nn.Linear | None = None
+        if itm:
+            self.itm = nn.Linear(pooled, 2)
+            init_new_weights(self.itm)
+            self.itm.requires_grad_(False)
 
     @torch.no_grad()
     def init_from_itm(self, itm_weight: Tensor, itm_bias: Tensor) -> None:
         self.fc.weight.copy_(itm_weight[1:2])
         self.fc.bias.copy_(itm_bias[1:2])
+        if self.itm is not None:
+            self.itm.weight.copy_(itm_weight)
+            self.itm.bias.copy_(itm_bias)
 
     def forward(self, pooled: Tensor) -> Tensor:
         return self.fc(pooled).squeeze(-1)
@@ -51,10 +60,11 @@ class Retrieval(Task):
         self.head = head  # which score ranks the pairs at evaluation: "rank" or "itm" (zero-shot)
 
     def build_head(self, model: MeterModel, info: Mapping[str, Any]) -> nn.Module:
-        return RankHead(model.pooled_dim)
+        return RankHead(model.pooled_dim, itm=bool(info.get("itm")))
 
     def info(self, table: Any, finetune: Any) -> dict[str, Any]:
-        return {"negatives": finetune.negatives if finetune is not None else 15}
+        return {"negatives": finetune.negatives if finetune is not None else 15,
+                "itm": finetune is not None and getattr(finetune, "loss", "irtr") == "itm+irtr"}
 
     def batch_fields(self, sub: dict[str, Any], samples: list[dict[str, Any]], ctx: BatchContext) -> dict[str, Any]:
         if "neg_texts" not in samples[0]:
@@ -64,6 +74,9 @@ class Retrieval(Task):
         per = 1 + len(samples[0]["neg_texts"])
         sub["input_ids"] = enc["input_ids"].view(len(samples), per, -1)
         sub["attention_mask"] = enc["attention_mask"].view(len(samples), per, -1)
+        if "itm_label" in samples[0]:  # METER's ITM term: the positive caption with its image or a false one
+            sub["itm_pixel_values"] = torch.stack([s.get("neg_image", s["image"]) for s in samples])
+            sub["itm_labels"] = torch.tensor([s["itm_label"] for s in samples], dtype=torch.long)
         return sub
 
     def loss(self, model: MeterModel, sub: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
@@ -74,9 +87,15 @@ class Retrieval(Task):
         # Each image is encoded once and repeated for its 1 + k captions.
         rows = torch.arange(b, device=ids.device).repeat_interleave(options)
         image = {k: v.index_select(0, rows) for k, v in image.items()}
-        scores = model.heads[self.name](model.pair_features(image, text)).view(b, options)
+        head = model.heads[self.name]
+        scores = head(model.pair_features(image, text)).view(b, options)
         target = torch.zeros(b, dtype=torch.long, device=scores.device)
-        return F.cross_entropy(scores, target), scores
+        loss = F.cross_entropy(scores, target)
+        if head.itm is not None and "itm_labels" in sub:  # METER: itm and irtr losses summed
+            positive = model.encode_text(ids[:, 0], mask[:, 0])
+            pooled = model.pair_features(model.encode_image(sub["itm_pixel_values"]), positive)
+            loss = loss + F.cross_entropy(head.itm(pooled), sub["itm_labels"])
+        return loss, scores
 
     def pair_score(self, head: nn.Module, pooled: Tensor) -> Tensor:
         return head(pooled)
