@@ -56,3 +56,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if counts["skip-failed"]:
         line += f" ({counts['skip-failed']} counted as failures: CI=true)"
     terminalreporter.write_line(line)
+
+
+# ---- the rehearsal: one prepared folder per checkout (under the test cache), shared by its tests ------------
+
+@pytest.fixture(scope="session")
+def rehearsal_root() -> Path:
+    from harness.rehearsal.prepare import default_root, is_ready, prepare
+
+    root = default_root()
+    if not is_ready(root):
+        prepare(root, log=False)
+    return root
