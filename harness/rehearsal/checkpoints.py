@@ -19,10 +19,6 @@ from typing import Any
 
 from harness.registry import TEXT_ENCODERS, VISION_ENCODERS
 
-# The tiny text widths of the tiny zoo, on the published vocabularies and special ids.
-TEXT_TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128}
-TEXT_EXTRA = {"electra": {"embedding_size": 32}, "albert": {"embedding_size": 32}}
-
 
 def snapshot_dir(hub: Path, repo_id: str) -> Path:
     """Create ``models--org--name`` with ``refs/main`` naming a fixed revision; return its snapshot folder."""
@@ -57,14 +53,14 @@ def vision_repos() -> dict[str, str]:
 def save_text(hub: Path, repo_id: str, family: str, seed: int = 0) -> Path:
     import torch
 
-    from harness.models.text import FAMILIES, PAPER_CONFIGS, transformers_class
+    from harness.models.text_families import TINY_TEXT, mlm_model_from_config, text_family, transformers_class
     from harness.rehearsal.tokenizers import save_tokenizer
 
     folder = snapshot_dir(hub, repo_id)
-    config = transformers_class(FAMILIES[family][0])(**{**PAPER_CONFIGS[family], **TEXT_TINY,
-                                                         **TEXT_EXTRA.get(family, {})})
+    spec = text_family(family)  # the tiny zoo's widths on the published vocabulary and special ids
+    config = transformers_class(spec.config_class)(**{**spec.paper_config, **spec.tiny_extra, **TINY_TEXT})
     torch.manual_seed(seed)
-    model = transformers_class(FAMILIES[family][2])(config)  # the masked-LM model, as published checkpoints are
+    model = mlm_model_from_config(family, config)  # the masked-LM model, as published checkpoints are
     from harness.models.weights import quiet_progress
 
     with quiet_progress():
