@@ -61,3 +61,14 @@ def load_grid(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     except GridError as exc:
         count = len(exc.issues)
         raise UserError(f"{count} problem{'s' if count > 1 else ''} in {args.grid}:\n{exc}") from None
+
+
+def selection_text(args: argparse.Namespace) -> str:
+    """The grid and the options that select its jobs, as a user would type them again (for hints)."""
+    import shlex
+
+    parts = [args.grid] + (["--profile", args.profile] if args.profile else [])
+    parts += ["--rehearse"] if getattr(args, "rehearse", False) else []
+    for flag, values in (("--set", args.sets), ("--only", args.only)):
+        parts += [x for value in values for x in (flag, value)]
+    return " ".join(shlex.quote(p) for p in parts)

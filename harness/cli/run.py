@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli import EXIT_USAGE
-from harness.cli.common import add_grid_args, load_grid, results_path
+from harness.cli.common import add_grid_args, load_grid, results_path, selection_text
 from harness.errors import UserError
 
 
@@ -163,7 +163,8 @@ def _launch(grid: Any, plan: Any, executor: Any, results: Path, args: argparse.N
         return 130
     if not executor.waits:
         write_dispatch_record(results, grid.name, executor.name, run_ids, running=False)
-        print(f"submitted {len(plan.run)} job(s) to {executor.name}; follow them with `harness status {args.grid}`.")
+        print(f"submitted {len(plan.run)} job(s) to {executor.name}; follow them with "
+              f"`harness status {selection_text(args)}`.")
         return 0
     _finish_record(results, grid.name)
     return _summarise(grid, results, args)

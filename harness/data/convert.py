@@ -44,7 +44,7 @@ def _need(path: Path, what: str) -> Path:
 def _progress(items: list[Any], desc: str) -> Iterable[Any]:
     from tqdm import tqdm
 
-    return tqdm(items, desc=desc, unit="img", leave=False, mininterval=1.0)
+    return tqdm(items, desc=desc, unit="img", leave=False, mininterval=1.0, disable=None)  # no bars in logs
 
 
 def write_arrow(path: Path, schema: pa.Schema, rows: Iterator[dict[str, Any]], chunk: int = 512) -> int:
