@@ -23,6 +23,7 @@ from harness.spec.keypaths import set_path
 from harness.spec.report import ReportSpec, check_report_rows, join_label
 from harness.spec.schema import ExperimentSpec, JobSpec, PluginRef, import_run_id, pretrain_import
 from harness.spec.site import SiteValue
+from harness.spec.splits import eval_split_issues, report_split_issues
 
 __all__ = ["CompiledGrid", "compile_grid", "run_id"]
 
@@ -174,6 +175,10 @@ def compile_grid(path: str | Path, profile: str | None = None, sets: Sequence[st
     assert base is not None
     jobs, cells = _jobs(doc, CellBuilder(base_raw, base), groups, excludes, only_cond, seeds, issues, transform,
                         plugins)
+    if not issues:
+        issues.extend(eval_split_issues(doc, jobs))
+        if not drop_factors:
+            issues.extend(report_split_issues(doc, report, jobs))
     if issues:
         raise GridError(issues)
     if not jobs:
