@@ -1,8 +1,9 @@
 """Tiny tokenizers of each text family, of the family's own tokenizer class and special-token ids.
 
 The model code uses the published tokenizers' (mask, pad) ids for paper-scale encoders
-(``harness.models.text.PAPER_SPECIAL_IDS``); these tokenizers keep those ids, with a small vocabulary of
-characters and a few words instead of the published one (every id stays below the model's ``vocab_size``).
+(``TextFamily.special_ids`` in ``harness.models.text_families``); these tokenizers keep those ids, with a small
+vocabulary of characters and a few words instead of the published one (every id stays below the model's
+``vocab_size``).
 They are written with ``save_pretrained`` and read back by ``AutoTokenizer.from_pretrained``.
 """
 

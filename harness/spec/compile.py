@@ -22,6 +22,7 @@ from harness.spec.factors import Axis, Condition, iter_cells, parse_conditions, 
 from harness.spec.keypaths import set_path
 from harness.spec.report import ReportSpec, check_report_rows, join_label
 from harness.spec.schema import ExperimentSpec, JobSpec, PluginRef, import_run_id, pretrain_import
+from harness.spec.search import SearchSpec
 from harness.spec.site import SiteValue
 from harness.spec.splits import eval_split_issues, report_split_issues
 
@@ -110,10 +111,6 @@ def _check_search(doc: GridDocument, issues: list[Issue]) -> dict[str, Any] | No
     raw = doc.data.get("search")
     if raw is None:
         return None
-    try:
-        from harness.search.config import SearchSpec
-    except ImportError:
-        return raw if isinstance(raw, dict) else None
     try:
         SearchSpec.model_validate(raw)
     except ValidationError as exc:

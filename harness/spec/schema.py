@@ -19,10 +19,10 @@ from pydantic import (
     model_validator,
 )
 
-from harness.data.config import DataSpec
-from harness.models.config import ModelSpec
 from harness.registry import DATASETS, OBJECTIVES, TASKS
 from harness.spec.base import Strict
+from harness.spec.data import DataSpec
+from harness.spec.model import ModelSpec
 
 IMPORT_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 
