@@ -170,8 +170,12 @@ def answer_family(qtype: str, answer: str, max_objects: int) -> tuple[str, ...]:
 # conjunctions and exact sums ("exactly one image contains a red square", "six shapes in total")
 # and stayed at its blind prior (52 % on 100 pairs). Statements now combine per-image facts the
 # budget can ground — a colour's presence, the number of shapes — across the two images, as
-# NLVR2's do ("both", "exactly one", "neither", "the left image …"); shape presence and the
-# mirrored word-order comparison stay as a minority that separates longer runs.
+# NLVR2's do ("both", "at least one", "neither", "the left image …"); shape presence and the
+# mirrored word-order comparison stay as a minority that separates longer runs. "Exactly one image"
+# (an XOR of the two images' facts) gave way to "at least one image". Measured (tiny METER from the
+# zoo, 600 steps, one seed): NLVR2 still stays at its blind prior with either mix (55.2 % with XOR,
+# 54.8 % without, blind 55.5 %), while SNLI-VE — the same colour facts about one image — leaves its
+# prior after ~350 steps; the two-image path needs more than the local budget (see grids/main.yaml).
 
 def _colour_pick(a: Scene, b: Scene, rng: np.random.Generator) -> int:
     """A colour present in one of the images 60 % of the time (else any colour), so that
@@ -185,9 +189,9 @@ def _nlvr2_both(a: Scene, b: Scene, rng: np.random.Generator) -> tuple[str, bool
     return f"both images contain a {COLOURS[c]} shape", a.has(colour=c) and b.has(colour=c)
 
 
-def _nlvr2_one(a: Scene, b: Scene, rng: np.random.Generator) -> tuple[str, bool]:
+def _nlvr2_any(a: Scene, b: Scene, rng: np.random.Generator) -> tuple[str, bool]:
     c = _colour_pick(a, b, rng)
-    return f"exactly one image contains a {COLOURS[c]} shape", a.has(colour=c) != b.has(colour=c)
+    return f"at least one image contains a {COLOURS[c]} shape", a.has(colour=c) or b.has(colour=c)
 
 
 def _nlvr2_neither(a: Scene, b: Scene, rng: np.random.Generator) -> tuple[str, bool]:
@@ -217,7 +221,7 @@ def _nlvr2_shape(a: Scene, b: Scene, rng: np.random.Generator) -> tuple[str, boo
 
 NLVR2_KINDS: dict[str, tuple[Callable[[Scene, Scene, np.random.Generator], tuple[str, bool]], float]] = {
     "both": (_nlvr2_both, 1.0),
-    "exactly_one": (_nlvr2_one, 1.0),
+    "at_least_one": (_nlvr2_any, 1.0),
     "neither": (_nlvr2_neither, 0.6),
     "side": (_nlvr2_side, 1.0),
     "more": (_nlvr2_more, 0.8),
