@@ -57,5 +57,5 @@ def test_rehearsal_scales_sizes_and_keeps_factor_levels_apart(tmp_path: Path) ->
     sizes = {j.factors["model"]: j.experiment.pretrain.image_size for j in grid.jobs if j.stage == "pretrain"}
     assert sizes == {"meter-clip-vit-base": 96, "meter-swin-base": 96}  # paper: 288 and 384
     vqa = next(j.experiment.finetune["vqa"] for j in grid.jobs if j.task == "vqa")
-    assert (vqa.steps, vqa.epochs, vqa.batch, vqa.image_size, vqa.eval_splits) == (3, None, 4, 160, ("val",))
+    assert (vqa.steps, vqa.epochs, vqa.batch, vqa.image_size, vqa.eval_splits) == (3, None, 4, 160, ("val", "test-dev"))
     assert grid.jobs[0].experiment.resources.gpus_per_node == 2

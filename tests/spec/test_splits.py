@@ -87,6 +87,7 @@ def test_paper_grids_columns_are_the_papers() -> None:
             assert columns[f"f30k_{direction}_r{k}"] == ("retrieval", "test")
             assert columns[f"flickr_zs_{direction}_r{k}"] == ("pretrain", "test")
     assert "proxy" in next(m.label for m in main.report.metrics if m.task == "vqa")
+    assert columns["vqa_test_dev_submission"] == ("vqa", "test-dev")  # the job writes the EvalAI file
     text = compile_grid(ROOT / "grids" / "text_encoders.yaml", "paper")
     evaluated = {s for j in text.jobs for s in j.experiment.finetune["vqa"].eval_splits}
     assert {m.split for m in text.report.metrics} <= evaluated
