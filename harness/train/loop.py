@@ -229,7 +229,7 @@ class Trainer:
             for k, v in values.items():
                 totals[k] = totals[k] + v if k in totals else v
         names = sorted(totals)
-        stacked = torch.stack([totals[k] / s.accumulation for k in names])
+        stacked = torch.stack([totals[k] for k in names]) / s.accumulation  # one division, not one per value
         if acc.num_processes > 1:
             stacked = acc.reduce(stacked, reduction="mean")
         # Device tensors: the window fetches them when it logs (no host sync inside the step).

@@ -101,7 +101,7 @@ def test_requeued_job_resumes_from_its_checkpoint_with_the_same_metrics(tmp_path
     def slurm_log() -> str:  # the links in the run folder point at submitit's files, which come later
         return "".join(p.read_text() for p in (folder / "slurm").glob("*_log.out") if p.exists())
 
-    wait_until(lambda: "interrupt hook: hold after step 15" in slurm_log(), 300, "the job to hold after step 15")
+    wait_until(lambda: "interrupt hook: hold after step 15" in slurm_log(), 480, "the job to hold after step 15")
     assert (folder / "checkpoints" / "step_15").is_dir()
     sid = read_records(requeued, job.grid)[0]["jobs"][job.run_id]
     # What submitit does for a preemption: SIGTERM, then USR2 → checkpoint() → scontrol requeue.
