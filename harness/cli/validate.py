@@ -25,7 +25,8 @@ def _check(path: str, requested: list[str]) -> str:
         declared = load_document(path).data.get("profiles")
         profiles = sorted(declared) if isinstance(declared, dict) else []
     counts = []
-    for profile in profiles or [None]:
+    chosen: list[str | None] = [*profiles] or [None]
+    for profile in chosen:
         grid = compile_grid(path, profile)
         counts.append(f"{profile or 'default'}: {grid.cells} cells, {len(grid.jobs)} jobs")
     return "; ".join(counts)

@@ -77,6 +77,14 @@ def concat_tables(tables: list[TaskTable]) -> TaskTable:
         k = int(np.searchsorted(sample_offsets, i, side="right") - 1)
         return tables[k], i - int(sample_offsets[k])
 
+    def text_at(i: int) -> Any:
+        table, j = locate(i)
+        return table.text(j)
+
+    def extra_at(i: int) -> Any:
+        table, j = locate(i)
+        return table.extra(j)
+
     images = ConcatImages([t.images for t in tables], image_offsets)
     image_of = np.concatenate([t.image_of + off for t, off in zip(tables, image_offsets[:-1], strict=True)])
     images_2 = image2_of = None
@@ -86,8 +94,7 @@ def concat_tables(tables: list[TaskTable]) -> TaskTable:
                                     for t, off in zip(tables, image_offsets[:-1], strict=True)])
     return TaskTable(
         task=tables[0].task, images=images, image_of=image_of,
-        text=lambda i: (lambda t, j: t.text(j))(*locate(i)),
-        extra=lambda i: (lambda t, j: t.extra(j))(*locate(i)),
+        text=text_at, extra=extra_at,
         images_2=images_2, image2_of=image2_of, info=dict(tables[0].info),
     )
 

@@ -290,7 +290,7 @@ def cancel_blocked_by(results: Path, failed: JobSpec, slurm_id: str) -> list[str
     from harness.spec.runs import read_spec
 
     master = slurm_id.split("_")[0]
-    waiting = {}
+    waiting: dict[str, Any] = {}
     for record in read_records(results, failed.grid):
         named = (record.get("dependency") or "").removeprefix("afterok:").split(":")
         if master in named or slurm_id in named:

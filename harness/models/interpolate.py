@@ -57,7 +57,8 @@ def resize_rel_pos_table(table: torch.Tensor, window: tuple[int, int], new_shape
 
     if tuple(table.shape) == tuple(new_shape):
         return table
-    return resize_rel_pos_bias_table(table, new_window_size=tuple(window), new_bias_shape=tuple(new_shape))
+    return resize_rel_pos_bias_table(table, new_window_size=(int(window[0]), int(window[1])),
+                                     new_bias_shape=tuple(new_shape))
 
 
 def _owner(model: nn.Module, key: str) -> nn.Module:

@@ -29,10 +29,13 @@ Feats = dict[str, Tensor]
 
 
 class MeterModel(nn.Module):
+    vision: Any  # the encoders' own attributes (width, vocab_size, image_size) are read by name
+    text: Any
+
     def __init__(
         self,
-        vision: nn.Module,
-        text: nn.Module,
+        vision: Any,  # encoders: nn.Modules with the encoder contract (width, vocab_size, ...)
+        text: Any,
         *,
         spec: ModelSpec,
         objectives: Sequence[str] = (),

@@ -88,6 +88,8 @@ class KMeansPatchTokenizer(nn.Module):
     """
 
     lr_group = "head"  # holds no parameters; declared so the group walk stays total
+    codebook: Tensor
+    fitted: Tensor
 
     def __init__(self, num_codes: int, patch_dim: int) -> None:
         super().__init__()

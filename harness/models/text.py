@@ -33,7 +33,7 @@ class TextEncoder(nn.Module):
 
     lr_group = "pretrained"
 
-    def __init__(self, backbone: nn.Module, *, name: str, special_ids: tuple[int, int]) -> None:
+    def __init__(self, backbone: Any, *, name: str, special_ids: tuple[int, int]) -> None:
         super().__init__()
         self.name = name
         self.backbone = backbone
@@ -65,7 +65,7 @@ class EmbeddingEncoder(nn.Module):
         self.vocab_size = vocab_size
 
     @classmethod
-    def from_bert(cls, bert: nn.Module, special_ids: tuple[int, int]) -> EmbeddingEncoder:
+    def from_bert(cls, bert: Any, special_ids: tuple[int, int]) -> EmbeddingEncoder:
         emb, cfg = bert.embeddings, bert.config
         enc = cls(cfg.vocab_size, cfg.hidden_size, cfg.max_position_embeddings, cfg.layer_norm_eps,
                   cfg.hidden_dropout_prob, special_ids)

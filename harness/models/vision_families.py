@@ -20,30 +20,31 @@ from harness.registry import VISION_ENCODERS
 TINY_IMAGE_SIZE = 64
 _TINY_VIT = {"patch_size": 8, "embed_dim": 64, "depth": 2, "num_heads": 4}
 
-# (backbone, pixels, METER-style CLIP) → Float[B, N, D] tokens.
+# (backbone, pixels, METER-style CLIP) → Float[B, N, D] tokens. Backbones are timm models: their
+# attributes are looked up by name (typed Any).
 Readout = Callable[[nn.Module, torch.Tensor, bool], torch.Tensor]
 
 
-def _features(bb: nn.Module, pixels: torch.Tensor, meter_style: bool) -> torch.Tensor:
+def _features(bb: Any, pixels: torch.Tensor, meter_style: bool) -> torch.Tensor:
     return bb.forward_features(pixels)
 
 
-def _swin_tokens(bb: nn.Module, pixels: torch.Tensor, meter_style: bool) -> torch.Tensor:
+def _swin_tokens(bb: Any, pixels: torch.Tensor, meter_style: bool) -> torch.Tensor:
     return bb.forward_features(pixels).flatten(1, 2)  # [B, H, W, C] map → tokens
 
 
-def _beit_tokens(bb: nn.Module, pixels: torch.Tensor, meter_style: bool) -> torch.Tensor:
+def _beit_tokens(bb: Any, pixels: torch.Tensor, meter_style: bool) -> torch.Tensor:
     return bb.fc_norm(bb.forward_features(pixels))  # BEiT's final norm, on every token
 
 
-def _clip_tokens(bb: nn.Module, pixels: torch.Tensor, meter_style: bool) -> torch.Tensor:
+def _clip_tokens(bb: Any, pixels: torch.Tensor, meter_style: bool) -> torch.Tensor:
     if meter_style:  # METER: the final norm on every token (the last block was dropped at build)
         return bb.forward_features(pixels)
     x = bb.blocks(bb.norm_pre(bb.patch_drop(bb._pos_embed(bb.patch_embed(pixels)))))
     return torch.cat([bb.norm(x[:, :1]), x[:, 1:]], dim=1)  # CLIP's own: the norm on the CLS token only
 
 
-def _clip_drop_last_block(bb: nn.Module, meter_style: bool) -> None:
+def _clip_drop_last_block(bb: Any, meter_style: bool) -> None:
     if meter_style:
         bb.blocks = bb.blocks[:-1]
 
@@ -126,7 +127,7 @@ def use_fused_attention(backbone: nn.Module) -> int:
     matmul + softmax); the fused path computes the same attention, relative-position bias and shift
     mask included. Modules without a fused path (CaiT's talking-heads attention) keep theirs.
     How many attention modules use it."""
-    fused = [m for m in backbone.modules() if hasattr(m, "fused_attn")]
+    fused: list[Any] = [m for m in backbone.modules() if hasattr(m, "fused_attn")]
     for module in fused:
         module.fused_attn = True
     return len(fused)
@@ -141,7 +142,7 @@ class VisionEncoder(nn.Module):
 
     lr_group = "pretrained"
 
-    def __init__(self, backbone: nn.Module, *, name: str, family: str, clip_meter_style: bool,
+    def __init__(self, backbone: Any, *, name: str, family: str, clip_meter_style: bool,
                  image_size: int) -> None:
         super().__init__()
         self.name = name

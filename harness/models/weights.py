@@ -165,7 +165,7 @@ def _torch_hub_file(timm_name: str) -> Path:
     import torch
 
     cfg = timm.models.get_pretrained_cfg(timm_name)
-    url = (cfg.url if cfg is not None else "") or ""
+    url = str((cfg.url if cfg is not None else "") or "")
     return Path(torch.hub.get_dir()) / "checkpoints" / (url.rsplit("/", 1)[-1] or f"{timm_name}.pth")
 
 

@@ -41,7 +41,8 @@ class CellBuilder:
     def __init__(self, base_raw: dict[str, Any], base: ExperimentSpec) -> None:
         self.base_raw = base_raw
         self.base = base
-        self._adapters = {name: TypeAdapter(f.annotation) for name, f in ExperimentSpec.model_fields.items()}
+        self._adapters = {name: TypeAdapter(f.annotation) for name, f in ExperimentSpec.model_fields.items()
+                          if f.annotation is not None}
         self._sections: dict[str, Any] = {}
         self._fragments: dict[int, str] = {}
         self._keep: list[Any] = []  # section objects whose id() keys a fragment stay alive

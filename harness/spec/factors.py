@@ -7,7 +7,7 @@ group's axes move together (level i of each). A cell is one choice per factor/zi
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +75,8 @@ def _parse_level(doc: GridDocument, where: tuple[str, ...], axis: str, raw: Any,
 def parse_axis(doc: GridDocument, section: tuple[str, ...], name: str, raw: Any, issues: list[Issue]) -> Axis | None:
     where = (*section, name)
     if isinstance(raw, list):
-        items = [(None, item, (*where, str(i))) for i, item in enumerate(raw)]
+        items: list[tuple[str | None, Any, tuple[str, ...]]] = [(None, item, (*where, str(i)))
+                                                                for i, item in enumerate(raw)]
     elif isinstance(raw, dict):
         items = [(str(label), item, (*where, str(label))) for label, item in raw.items()]
     else:
@@ -146,7 +147,7 @@ def parse_conditions(doc: GridDocument, raw: Any, where: tuple[str, ...], axes: 
     return cond
 
 
-def parse_only(doc: GridDocument, only: list[str] | tuple[str, ...], axes: dict[str, Axis],
+def parse_only(doc: GridDocument, only: Sequence[str], axes: dict[str, Axis],
                issues: list[Issue]) -> Condition:
     """Repeated ``--only F=L``: the same factor ORs its levels, different factors AND."""
     cond: Condition = {}

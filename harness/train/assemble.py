@@ -103,7 +103,7 @@ def build_parts(job: JobSpec, results: Path, num_processes: int) -> tuple[TrainP
     tokenizer = load_tokenizer(exp.model)
     norm = preprocess_config(exp.model)
     tasks = {job.task: dict(pipeline.task_info(exp, job.task))} if job.stage == "finetune" and job.task else {}
-    train_size = tasks[job.task].get("train_size") if tasks else None
+    train_size = tasks[job.task].get("train_size") if tasks and job.task else None
     settings = resolve(job, num_processes, train_size)
     if settings.trackers:
         settings = replace(settings, tracked=tracked_run(job, trackers_dir(results)))

@@ -75,7 +75,8 @@ def optimizer_groups(
     seen: dict[int, str] = {}
     out: list[dict] = []
     for group in GROUP_NAMES:
-        decay, no_decay = [], []
+        decay: list[Any] = []
+        no_decay: list[Any] = []
         for name, param in groups.get(group, []):
             if not param.requires_grad:
                 continue

@@ -83,7 +83,7 @@ class MaskedImageModelling(Objective):
         patches = mim.patchify(pixels, grid.patch)  # the clean pixels are the targets
         return self.score(model.heads[self.name], queries, patches, masked)
 
-    def score(self, head: nn.Module, queries: Tensor, patches: Tensor, masked: Tensor) -> tuple[Tensor, Tensor]:
+    def score(self, head: Any, queries: Tensor, patches: Tensor, masked: Tensor) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
 
@@ -91,7 +91,7 @@ class PatchRegression(MaskedImageModelling):
     def build_head(self, model: MeterModel, info: Mapping[str, Any]) -> nn.Module:
         return PatchRegressionHead(model.spec.hidden, model.patch_grid().patch_dim)
 
-    def score(self, head: nn.Module, queries: Tensor, patches: Tensor, masked: Tensor) -> tuple[Tensor, Tensor]:
+    def score(self, head: Any, queries: Tensor, patches: Tensor, masked: Tensor) -> tuple[Tensor, Tensor]:
         predicted = head(queries)
         return F.mse_loss(predicted, patches[masked].to(predicted.dtype)), predicted
 
@@ -100,7 +100,7 @@ class DiscreteCode(MaskedImageModelling):
     def build_head(self, model: MeterModel, info: Mapping[str, Any]) -> nn.Module:
         return PatchCodeHead(model.spec.hidden, DEFAULT_MIM_CODES, model.patch_grid().patch_dim)
 
-    def score(self, head: nn.Module, queries: Tensor, patches: Tensor, masked: Tensor) -> tuple[Tensor, Tensor]:
+    def score(self, head: Any, queries: Tensor, patches: Tensor, masked: Tensor) -> tuple[Tensor, Tensor]:
         tokenizer = head.tokenizer
         if isinstance(tokenizer, mim.KMeansPatchTokenizer) and not tokenizer.is_fitted:
             tokenizer.fit(patches.detach().flatten(0, 1))  # fallback; fit on training patches beforehand
@@ -112,7 +112,7 @@ class InBatchNegatives(MaskedImageModelling):
     def build_head(self, model: MeterModel, info: Mapping[str, Any]) -> nn.Module:
         return InBatchNegativesHead(model.spec.hidden, model.patch_grid().patch_dim)
 
-    def score(self, head: nn.Module, queries: Tensor, patches: Tensor, masked: Tensor) -> tuple[Tensor, Tensor]:
+    def score(self, head: Any, queries: Tensor, patches: Tensor, masked: Tensor) -> tuple[Tensor, Tensor]:
         # Every patch of every image in the batch is a candidate.
         logits = head(queries, patches.flatten(0, 1).to(queries.dtype))
         return F.cross_entropy(logits, masked.flatten().nonzero().squeeze(1)), logits

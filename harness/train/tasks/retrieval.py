@@ -87,7 +87,7 @@ class Retrieval(Task):
         # Each image is encoded once and repeated for its 1 + k captions.
         rows = torch.arange(b, device=ids.device).repeat_interleave(options)
         image = {k: v.index_select(0, rows) for k, v in image.items()}
-        head = model.heads[self.name]
+        head: Any = model.heads[self.name]
         scores = head(model.pair_features(image, text)).view(b, options)
         target = torch.zeros(b, dtype=torch.long, device=scores.device)
         loss = F.cross_entropy(scores, target)
