@@ -1,10 +1,11 @@
 """Record METER's own outputs for the harness's golden equivalence test (runs in METER's world).
 
     python3 -m venv /work/meter-venv                           # a venv apart from the harness's
-    /work/meter-venv/bin/pip install --no-deps transformers==4.6.0
-    /work/meter-venv/bin/pip install regex sacremoses tqdm packaging requests filelock einops \
-        huggingface_hub==0.0.8 numpy torch timm
-    /work/meter-venv/bin/python tools/meter_golden.py --meter PATH/TO/METER --out tests/golden/meter
+    /work/meter-venv/bin/pip install --no-deps transformers==4.6.0 timm==0.4.12   # METER's pins
+    /work/meter-venv/bin/pip install regex sacremoses tqdm packaging requests filelock einops huggingface_hub==0.0.8
+    # torch (+ numpy, PIL, ...) from any current install, WITHOUT a newer tokenizers/timm/transformers on the
+    # path: e.g. a .pth file naming a folder of symlinks to just those packages
+    /work/meter-venv/bin/python tools/meter_golden.py --meter PATH/TO/METER --out tests/importers/golden/meter_tiny
 
 PATH/TO/METER is a checkout of https://github.com/zdou0830/METER (this repository holds none of
 its code). The script builds METER's ``METERTransformerSS`` from that checkout under METER's pinned
