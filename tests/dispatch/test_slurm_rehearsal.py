@@ -74,7 +74,7 @@ def test_every_paper_grid_rehearses_on_slurm_and_reports_whole(
     expected = {job.run_id for g in grids.values() for job in g.jobs}
     assert len(expected) == 16
     wait_until(lambda: set(store_statuses(results)) >= expected
-               and {store_statuses(results)[r] for r in expected} <= {"done", "failed"}, 1200,
+               and {store_statuses(results)[r] for r in expected} <= {"done", "failed"}, 1700,
                "every rehearsal job to finish", poll_s=3)
     wall = time.monotonic() - start
     assert {r: store_statuses(results)[r] for r in expected} == dict.fromkeys(expected, "done")
