@@ -91,7 +91,8 @@ def bare_loop(model: torch.nn.Module, groups: Any, data: dict[str, Any], steps: 
     device = next(model.parameters()).device
     s = settings(1, steps)
     optimizer = build_optimizer(model, groups, s.lrs, weight_decay=s.weight_decay, betas=s.betas, eps=s.eps,
-                                fused=fused_adamw(device), rules=s.param_rules)
+                                fused=fused_adamw(device), rules=s.param_rules,
+                                adamw=s.adamw)
     scheduler = build_scheduler(optimizer, steps, s.warmup_ratio, s.decay)
     model.train()
     for _ in range(steps):
