@@ -20,7 +20,7 @@ def _check(path: str, requested: list[str]) -> str:
     from harness.spec.compile import compile_grid
     from harness.spec.document import load_document
 
-    profiles = requested
+    profiles: list[str | None] = list(requested)
     if not profiles:
         declared = load_document(path).data.get("profiles")
         profiles = sorted(declared) if isinstance(declared, dict) else []

@@ -86,9 +86,9 @@ def save_state(acc: Any, folder: Path) -> None:
     if torch.cuda.is_available():
         rng.update({f"cuda_{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
     _save_tensors(folder / f"rng_{rank}.safetensors", rng)
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
     _dump(folder / f"rng_{rank}.json", {"python": python_rng_state(), "step": int(acc.step),
-                                        "numpy": [kind, keys.tolist(), pos, has_gauss, cached]})
+                                        "numpy": [kind, np.asarray(keys).tolist(), pos, has_gauss, cached]})
     if not acc.is_main_process:
         return
     for i, model in enumerate(acc._models):
