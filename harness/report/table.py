@@ -82,8 +82,14 @@ def assemble(jobs: Sequence[JobSpec], report: ReportSpec, runs: pd.DataFrame, me
             agreements.append(kendall(ALL_COLUMNS, metric.name, pooled))
         table.agreements.extend(a for a in agreements if a is not None)
     names = [m.name for m in chosen]
-    table.verdicts = [judge(claim, report.baseline, rows, columns, names, lambda r, c, m: cells[(r, c, m)])
-                      for claim in report.claims]
+    by_name = {m.name: m for m in chosen}
+
+    def lookup(r: str, c: str, m: str) -> Cell:
+        # A claim may name rows that --only left out of this table: they are "not in grid", never a KeyError.
+        found = cells.get((r, c, m))
+        return found if found is not None else Cell(row=r, column=c, metric=by_name[m], levels={}, expected=())
+
+    table.verdicts = [judge(claim, report.baseline, rows, columns, names, lookup) for claim in report.claims]
     table.notes.extend(_split_notes(table, metrics))
     return table
 

@@ -161,3 +161,16 @@ def test_score_dots_are_zoomed_with_intervals_and_paper_markers_only_where_they_
     curves = figures.curve_figure(table, store.metrics())
     styles = {line.get_linestyle() for line in curves.axes[1].get_lines()}
     assert len(styles) >= 3 and any(isinstance(c, PolyCollection) for c in curves.axes[1].collections)
+
+
+def test_report_of_an_only_selection_with_claims_about_rows_left_out(tmp_path: Path) -> None:
+    """`harness report GRID --only model.text=emb-only`: the grid's claims name rows (bert, roberta...) that the
+    selection leaves out; they are judged as not measured instead of failing the report with a KeyError."""
+    from harness.spec.compile import compile_grid
+
+    root = Path(__file__).resolve().parents[2]
+    grid = compile_grid(root / "grids" / "text_encoders.yaml", "local", only=["model.text=emb-only"])
+    assert grid.report.claims
+    table = build_report(grid.jobs, grid.report, Store(tmp_path), grid.name, tmp_path / "report",
+                         with_figures=False).table
+    assert len(table.verdicts) == len(grid.report.claims)
