@@ -107,6 +107,8 @@ def first_paragraph(path: Path) -> str:
 def error_reason(folder: Path, state: str) -> str:
     """The reason in error.txt, without its time stamp and state word."""
     reason = re.sub(r"^\[[^\]]*\]\s*", "", first_paragraph(folder / ERROR))
+    # The "(recorded <time> UTC)" line that record_failure writes under the reason is not part of it.
+    reason = re.sub(r"\n\(recorded [^)\n]*\)$", "", reason, flags=re.MULTILINE)
     return reason.removeprefix(f"{state}: ")
 
 
