@@ -128,13 +128,15 @@ def merge_shards(shards: list[tuple[torch.Tensor, torch.Tensor]], num_images: in
 
 
 def evaluate_retrieval(model: Any, eval_set: Any, head: str = "rank", *, batch_size: int = 256,
-                       pair_batch: int = 1024) -> dict[str, float]:
+                       pair_batch: int = 1024, rerank_k: int | None = None) -> dict[str, float]:
     """R@1/5/10 in both directions on a ``RetrievalEvalSet`` with the fast path.
 
     Under several processes each encodes everything (cheap) and scores its share of the
     images' pairs (the expensive part); the score rows are then gathered on every process.
+    ``rerank_k``: fuse only the first stage's top-k pairs (``harness.train.rerank``; None = exact).
     """
     from harness.train.dist import all_gather, rank_world
+    from harness.train.rerank import merge_rerank, rerank_shard
 
     was_training = model.training
     model.eval()
@@ -142,10 +144,16 @@ def evaluate_retrieval(model: Any, eval_set: Any, head: str = "rank", *, batch_s
         images, texts = encode_all(model, eval_set.pixel_values, eval_set.input_ids, eval_set.attention_mask,
                                    batch_size)
         rank, world = rank_world()
-        shard = sharded_scores(model, images, texts, rank, world, head, pair_batch)
+        if rerank_k is None:
+            shard = sharded_scores(model, images, texts, rank, world, head, pair_batch)
+        else:
+            coarse, pairs, fused = rerank_shard(model, images, texts, rerank_k, head, pair_batch, rank, world)
     finally:
         model.train(was_training)
-    scores = merge_shards(all_gather(shard), _first_dim(images), eval_set.input_ids.shape[0])
+    if rerank_k is None:
+        scores = merge_shards(all_gather(shard), _first_dim(images), eval_set.input_ids.shape[0])
+    else:
+        scores = merge_rerank(all_gather((pairs, fused)), coarse)
     return retrieval_recalls(scores, eval_set.text_to_image)
 
 
