@@ -25,7 +25,9 @@ def _meta_model(spec: ModelSpec, objectives: Sequence[str], tasks: Mapping[str, 
                 image_size: int | None) -> torch.nn.Module:
     from harness.models.meter import build_model
 
-    spec = spec.model_copy(update={"weights": "random"})
+    # Shapes never depend on where weights live (placement): a moved or not-yet-fetched weights_dir
+    # must not stop `plan` from counting (tiny scale reads only the zoo tokenizer's vocabulary).
+    spec = spec.model_copy(update={"weights": "random", "weights_dir": None})
     with torch.device("meta"):
         return build_model(spec, objectives=objectives, tasks=tasks, image_size=image_size)
 

@@ -81,7 +81,9 @@ def test_preflight_checklist(no_weights: Path, capsys) -> None:  # type: ignore[
     assert "[ok]      vision encoder 'swin-base-384'" in out
     assert "[MISSING] nlvr2/test: " in out and "fix the data: point data.root" in out
     assert "[ok]      10 job(s) asking for 1 node(s) × 0 GPU(s)" in out
-    assert "preflight: 14 problem(s)" in out  # the 14 splits the jobs read
+    # The 15 splits the jobs read: coco, vg, sbu, gcc, f30k train/test, vqav2 train/val/test-dev,
+    # nlvr2 train/dev/test, snli-ve train/dev/test.
+    assert "preflight: 15 problem(s)" in out
     assert main(["preflight", MAIN]) == 0  # the local profile: synthetic data, tiny zoo, CPU
     assert "preflight: ready" in capsys.readouterr().out
 
