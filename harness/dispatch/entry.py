@@ -45,7 +45,7 @@ def export_distributed() -> int:
 
 def _cancel_waiting_arrays(job: Any, results: Path, slurm_id: str) -> None:
     """A failed pre-training job: its afterok dependants would wait forever; cancel and record them."""
-    from harness.dispatch.slurm import cancel_blocked_by
+    from harness.dispatch.queue import cancel_blocked_by
 
     try:
         cancelled = cancel_blocked_by(results, job, slurm_id)
@@ -68,7 +68,7 @@ class JobEntry(submitit.helpers.Checkpointable):
     def __call__(self) -> Any:
         from harness.claim import RunBusy, hold
         from harness.dispatch.local import load_job_fn
-        from harness.dispatch.state import format_traceback, record_end
+        from harness.dispatch.records import format_traceback, record_end
         from harness.paths import run_dir
         from harness.spec.runs import read_spec
 

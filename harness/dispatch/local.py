@@ -25,7 +25,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from harness.dispatch import JobEvent, OnProgress
 from harness.dispatch.gpus import GpuPool, detect_gpus
-from harness.dispatch.state import LOG, PROGRESS, ProgressView, job_label, read_progress, record_end, store_status
+from harness.dispatch.records import LOG, PROGRESS, read_progress, record_end, store_status
+from harness.dispatch.view import ProgressView, job_label
 from harness.paths import run_dir
 
 if TYPE_CHECKING:
@@ -299,7 +300,7 @@ class _Dispatch:
 
 def _is_harness_process(pid: object) -> bool:
     """A live process whose command line mentions harness (a recycled pid must not be signalled)."""
-    from harness.dispatch.state import process_alive
+    from harness.dispatch.records import process_alive
 
     if not isinstance(pid, int) or not process_alive(pid):
         return False
@@ -393,7 +394,7 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
 
 def _call_job_fn(job: JobSpec, job_fn: str, results: Path) -> int:
     from harness.claim import RunBusy
-    from harness.dispatch.state import format_traceback
+    from harness.dispatch.records import format_traceback
 
     try:
         load_job_fn(job_fn)(job, results)

@@ -5,33 +5,46 @@ The store is the authority for how a job ended (its latest runs row); the run fo
 job whose process is gone on this host shows as "interrupted". For a grid sent to SLURM the
 queue has a say too: pending there means "queued" (a newer attempt than the store's row);
 gone from it while the files still say queued/running means "interrupted".
-Also here: ``record_end`` (error.txt + runs row for jobs the trainer could not finish) and
-the plain-text display (``ProgressView``, tables) shared by ``harness run`` and ``status``.
+The run-folder records (``record_end``, ``read_progress``, ...) are in ``records``, the text view
+in ``view``; their names are re-exported here for the callers that import them from this module.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import socket
-import time
-import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.claim import holder_alive, read_claim
+from harness.dispatch.records import (
+    ERROR,
+    LOG,
+    PROGRESS,
+    error_reason,
+    first_paragraph,
+    format_traceback,
+    process_alive,
+    read_progress,
+    record_end,
+    store_status,
+)
+from harness.dispatch.view import (
+    ProgressView,
+    fmt_duration,
+    fmt_factors,
+    fmt_metric,
+    fmt_step,
+    job_label,
+    table,
+)
 from harness.paths import run_dir
 
 if TYPE_CHECKING:
     from harness.spec.schema import JobSpec
 
-PROGRESS = "progress.json"
 BUSY_STATES = ("queued", "running")
-ERROR = "error.txt"
-LOG = "log.txt"
 
 
 @dataclass(frozen=True)
@@ -52,64 +65,6 @@ class JobState:
     @property
     def run_id(self) -> str:
         return self.job.run_id
-
-
-def read_progress(path: Path) -> dict[str, Any] | None:
-    """``progress.json`` of a run folder (or the file itself); None when absent or half-written."""
-    file = path / PROGRESS if path.is_dir() else path
-    try:
-        data = json.loads(file.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def process_alive(pid: int | None, host: str | None = None) -> bool:
-    """Whether ``pid`` runs on this host (a zombie counts as dead). Other hosts: assumed alive."""
-    if host and host != socket.gethostname():
-        return True
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # "Z" in /proc/PID/stat: exited, not yet reaped
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def store_status(results: Path) -> dict[str, str]:
-    """run id → latest status in the store ({} when the store is empty or absent)."""
-    from harness.paths import store_dir
-
-    if not store_dir(results).exists():
-        return {}
-    from harness.store import Store
-
-    return dict(Store(results).status())
-
-
-def first_paragraph(path: Path) -> str:
-    """error.txt's reason: its lines up to the first blank line (the traceback follows it), "" when
-    absent. Whole, not its first line: a missing-weights reason goes on with "Looked in:" and the fix."""
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        return ""
-    return text.split("\n\n", 1)[0][:4000] if text else ""
-
-
-def error_reason(folder: Path, state: str) -> str:
-    """The reason in error.txt, without its time stamp and state word."""
-    reason = re.sub(r"^\[[^\]]*\]\s*", "", first_paragraph(folder / ERROR))
-    # The "(recorded <time> UTC)" line that record_failure writes under the reason is not part of it.
-    reason = re.sub(r"\n\(recorded [^)\n]*\)$", "", reason, flags=re.MULTILINE)
-    return reason.removeprefix(f"{state}: ")
 
 
 def job_state(job: JobSpec, results: Path, stored: str | None, slurm: SlurmView | None = None) -> JobState:
@@ -175,7 +130,7 @@ class SlurmView:
 def slurm_view(results: Path, grid: str) -> SlurmView | None:
     """None when the grid never went to SLURM here, or no cluster answers (then files alone decide)."""
     try:
-        from harness.dispatch.slurm import queue_states, submitted_ids
+        from harness.dispatch.queue import queue_states, submitted_ids
     except ImportError:  # submitit missing: nothing can have been submitted from here
         return None
     submitted = submitted_ids(results, grid)
@@ -198,63 +153,7 @@ def job_states(jobs: Sequence[JobSpec], results: Path) -> dict[str, JobState]:
     return {job.run_id: job_state(job, results, stored.get(job.run_id), slurm) for job in jobs}
 
 
-def record_end(job: JobSpec, results: Path, status: str, reason: str, tb: str | None = None) -> None:
-    """Mark ``job`` failed or cancelled: ``error.txt`` and the runs row in its run folder, then in the store."""
-    from harness.store.runrecord import record_run
-
-    folder = run_dir(results, job.run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-    (folder / ERROR).write_text(f"{status}: {reason}\n(recorded {stamp} UTC)\n" + (f"\n{tb}" if tb else ""))
-    # The store fills the identity columns (run id, grid, stage, task, seed, factors) from the spec.
-    row = {"spec": job, "status": status, "error": reason, "end_time": time.time(), "host": socket.gethostname(),
-           "executor": os.environ.get("HARNESS_EXECUTOR") or "local"}
-    record_run(results, row)
-
-
-def format_traceback(exc: BaseException) -> str:
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-
-
 # ---- display ------------------------------------------------------------------------------
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or seconds < 0:
-        return "-"
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
-
-
-def fmt_factors(factors: Mapping[str, str]) -> str:
-    return " ".join(f"{k}={v}" for k, v in factors.items()) or "-"
-
-
-def fmt_step(step: int | None, total: int | None) -> str:
-    if step is None:
-        return "-"
-    return f"{step}/{total}" if total else str(step)
-
-
-def fmt_metric(metrics: Mapping[str, Any]) -> str:
-    """The last metric a job reported, e.g. ``val/vqa_score=0.412`` (a loss only when nothing else)."""
-    numeric = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float))]
-    if not numeric:
-        return "-"
-    scores = [(k, v) for k, v in numeric if not k.endswith("loss")]
-    key, value = (scores or numeric)[-1]
-    return f"{key}={value:.4g}"
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """Left-aligned plain-text table."""
-    rows = [list(map(str, r)) for r in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(lines)
 
 
 def count_states(states: Iterable[JobState]) -> dict[str, int]:
@@ -264,79 +163,7 @@ def count_states(states: Iterable[JobState]) -> dict[str, int]:
     return counts
 
 
-def job_label(job: JobSpec) -> str:
-    """``pretrain`` or ``finetune:vqa``, then the factor levels and seed."""
-    stage = job.stage if job.task is None else f"{job.stage}:{job.task}"
-    return f"{stage} {fmt_factors(job.factors)} seed={job.seed}"
-
-
-class ProgressView:
-    """Live lines for running jobs, redrawn in place on a terminal; plain log lines otherwise.
-
-    Events (started, done, failed) are permanent lines; on a terminal the block of running
-    jobs below them is redrawn about every ``refresh_s``. Off a terminal, a job's progress
-    line is printed again only when its step moved and ``plain_every_s`` passed.
-    """
-
-    def __init__(self, stream: Any, *, refresh_s: float = 1.0, plain_every_s: float = 10.0) -> None:
-        self.stream = stream
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.refresh_s, self.plain_every_s = refresh_s, plain_every_s
-        self.drawn = 0
-        self.last_draw = 0.0
-        self.last_plain: dict[str, tuple[float, Any]] = {}
-
-    def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
-
-    def _clear(self) -> None:
-        if self.tty and self.drawn:
-            self._write(f"\x1b[{self.drawn}F\x1b[J")
-        self.drawn = 0
-
-    def start(self, jobs: int, workers: int) -> None:
-        self._write(f"running {jobs} job(s), {workers} at a time (Ctrl-C stops them and keeps finished results)\n")
-
-    def note(self, text: str) -> None:
-        self._clear()
-        self._write(text + "\n")
-
-    def event(self, job: JobSpec, state: str, detail: str = "") -> None:
-        self._clear()
-        stamp = time.strftime("%H:%M:%S")
-        tail = f"  ({detail})" if detail else ""
-        self._write(f"[{stamp}] {state:<9} {job.short_id}  {job_label(job)}{tail}\n")
-        self.last_draw = 0.0
-
-    def line(self, job: JobSpec, progress: Mapping[str, Any]) -> str:
-        loss = progress.get("loss")
-        loss_text = f"{loss:.4f}" if isinstance(loss, (int, float)) else "-"
-        if progress.get("step") is None:
-            return f"  {job.short_id}  {job_label(job)}  starting"
-        step = fmt_step(progress.get("step"), progress.get("total"))
-        eta = fmt_duration(progress.get("eta_s"))
-        return f"  {job.short_id}  {job_label(job)}  step {step}  loss {loss_text}  ETA {eta}"
-
-    def draw(self, running: Sequence[tuple[JobSpec, Mapping[str, Any]]], tally: str = "") -> None:
-        now = time.monotonic()
-        if now - self.last_draw < self.refresh_s:
-            return
-        self.last_draw = now
-        if self.tty:
-            self._clear()
-            lines = [self.line(job, progress) for job, progress in running]
-            lines += [f"  [{tally}]"] if tally else []
-            if lines:
-                self._write("\n".join(lines) + "\n")
-            self.drawn = len(lines)
-            return
-        for job, progress in running:
-            seen = self.last_plain.get(job.run_id)
-            step = progress.get("step")
-            if step is not None and (seen is None or (seen[1] != step and now - seen[0] >= self.plain_every_s)):
-                self.last_plain[job.run_id] = (now, step)
-                self._write(self.line(job, progress).lstrip() + "\n")
-
-    def close(self) -> None:
-        self._clear()
+__all__ = ["BUSY_STATES", "ERROR", "LOG", "PROGRESS", "JobState", "ProgressView", "SlurmView", "count_states",
+           "error_reason", "first_paragraph", "fmt_duration", "fmt_factors", "fmt_metric", "fmt_step",
+           "format_traceback", "job_label", "job_state", "job_states", "process_alive", "read_progress",
+           "record_end", "slurm_view", "store_status", "table"]
