@@ -228,8 +228,9 @@ def check_experiment(exp: ExperimentSpec) -> None:
         if name not in TASKS:
             raise ValueError(f"finetune: {TASKS.unknown_message(name)}")
     decoder = exp.model.architecture == "encoder-decoder"
-    if exp.pretrain is not None and "span-corruption" in exp.pretrain.objectives and not decoder:
-        raise ValueError("objective 'span-corruption' needs model.architecture: encoder-decoder")
+    for name in exp.pretrain.objectives if exp.pretrain is not None else ():
+        if OBJECTIVES.get(name).meta.get("needs_decoder") and not decoder:
+            raise ValueError(f"objective '{name}' needs model.architecture: encoder-decoder")
     if exp.data.source == "arrow" and not exp.data.root:
         raise ValueError("data.root is required when data.source is 'arrow'")
     if exp.pretrain is None and not exp.finetune:

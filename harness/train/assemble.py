@@ -68,7 +68,9 @@ def _evaluator(job: JobSpec, settings: TrainSettings, data: PipelineEvalData) ->
     if settings.stage == "pretrain":
         assert exp.pretrain is not None
         dataset = exp.pretrain.zero_shot
-        if dataset is None or "itm" not in settings.objectives:
+        from harness.registry import OBJECTIVES
+
+        if dataset is None or not any(OBJECTIVES.build_plugin(n).score_name == "itm" for n in settings.objectives):
             return None  # zero-shot retrieval ranks by the ITM score: nothing to rank with
         zero_shot = zero_shot_retrieval()
 
