@@ -35,6 +35,7 @@ import torch
 
 from harness.train.loop import Trainer, TrainParts
 from harness.train.optim import build_optimizer, build_scheduler, fused_adamw
+from harness.train.random_batch import random_pretrain_batch
 from harness.train.settings import TrainSettings
 
 SHORT = 5
@@ -43,8 +44,6 @@ BETAS, EPS, WEIGHT_DECAY, WARMUP = (0.9, 0.98), 1e-8, 0.01, 0.1
 
 
 def tiny_model_and_batch(batch: int, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
-    from gpu_check import synthetic_batch  # same random MLM + ITM sub-batches
-
     from harness.models import build_model
     from harness.models.config import ModelSpec
 
@@ -52,7 +51,7 @@ def tiny_model_and_batch(batch: int, device: torch.device) -> tuple[torch.nn.Mod
                      fusion_layers=1, max_text_len=50)
     torch.manual_seed(0)
     model = build_model(spec, objectives=("mlm", "itm"), image_size=IMAGE_SIZE)
-    return model.to(device), synthetic_batch(batch, IMAGE_SIZE, int(model.text.vocab_size), device)
+    return model.to(device), random_pretrain_batch(batch, IMAGE_SIZE, int(model.text.vocab_size), device)
 
 
 def settings(batch: int, steps: int) -> TrainSettings:
