@@ -77,10 +77,13 @@ def locate(need: WeightNeed) -> str | None:
 def _hf_cached(repo: str, files: tuple[str, ...]) -> str | None:
     from huggingface_hub import try_to_load_from_cache
 
-    if not isinstance(try_to_load_from_cache(repo, "config.json"), str) and files == _MODEL_FILES:
+    from harness.models.weights import hf_cache_dir
+
+    cache = hf_cache_dir()
+    if not isinstance(try_to_load_from_cache(repo, "config.json", cache_dir=cache), str) and files == _MODEL_FILES:
         return None
     for name in files:
-        cached = try_to_load_from_cache(repo, name)
+        cached = try_to_load_from_cache(repo, name, cache_dir=cache)
         if isinstance(cached, str):
             return str(Path(cached).parent)
     return None

@@ -100,11 +100,16 @@ def hf_source(name: str, hf_id: str, weights_dir: str | None, marker: str = "con
         looked.append(str(path))
         if (path / marker).is_file():
             return str(path), looked
-    looked.append(f"Hugging Face cache ({_hf_cache()}) for '{hf_id}'")
+    looked.append(f"Hugging Face cache ({hf_cache_dir()}) for '{hf_id}'")
     return hf_id, looked
 
 
-def _hf_cache() -> str:
+def hf_cache_dir() -> str:
+    """The hub cache as the environment says now: huggingface_hub reads HF_HUB_CACHE once, at import, but a
+    process may point it elsewhere later (`--rehearse` does, in the dispatcher that runs the preflight)."""
+    env = os.environ.get("HF_HUB_CACHE")
+    if env:
+        return env
     from huggingface_hub import constants
 
     return str(constants.HF_HUB_CACHE)
@@ -187,7 +192,7 @@ def timm_weight_file(name: str, timm_name: str, weights_dir: str | None, *, down
     hub_id, hub_file = timm_hub_id(timm_name)
     if hub_id:
         found = _from_hf_cache(hub_id, hub_file, download=download)
-        looked.append(f"Hugging Face cache ({_hf_cache()}) for '{hub_id}'")
+        looked.append(f"Hugging Face cache ({hf_cache_dir()}) for '{hub_id}'")
         if found is not None:
             return found
     legacy = _torch_hub_file(timm_name)
@@ -205,7 +210,7 @@ def _from_hf_cache(repo_id: str, filename: str | None, *, download: bool = True)
 
     for fname in ([filename] if filename else ["model.safetensors", "open_clip_pytorch_model.bin",
                                                "pytorch_model.bin"]):
-        cached = try_to_load_from_cache(repo_id, fname)
+        cached = try_to_load_from_cache(repo_id, fname, cache_dir=hf_cache_dir())
         if isinstance(cached, str):
             return Path(cached)
     if not download or offline():

@@ -13,8 +13,10 @@ import pytest
 from test_cli_run import cli_env  # noqa: F401
 from test_local_executor import compile_jobs, fake_env, statuses, write_grid  # noqa: F401
 
+from harness.claim import holder_alive, read_claim
 from harness.cli import main
 from harness.dispatch.clusterinfo import cluster_answers as _cluster_answers
+from harness.paths import run_dir
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow,
               pytest.mark.skipif(not _cluster_answers(), reason="no SLURM cluster answers (sinfo failed)")]
@@ -54,5 +56,8 @@ def test_slurm_run_status_logs_and_cancel_through_the_cli(tmp_path: Path, cli_en
     assert main(["cancel", str(grid), "--results", str(results)]) == 0  # no --executor: read from the record
     assert "cancelled 1 job(s)" in capsys.readouterr().out
     assert statuses(results) == {bert.run_id: "done", roberta.run_id: "cancelled"}
+    # Slurm signals the cancelled task and kills it after KillWait: until then its process still holds the
+    # run's claim and the harness rightly says "running elsewhere". Wait for that process to be gone.
+    _wait_for(lambda: not holder_alive(read_claim(run_dir(results, roberta.run_id))))
     assert main(["run", str(grid), "--results", str(results), "--executor", "slurm", "--dry-run"]) == 0
     assert "1 to run, 1 already done" in capsys.readouterr().out

@@ -100,7 +100,9 @@ def test_vision_recipes_learn(name: str) -> None:
     recipe = vision_recipe(name)
     train = {"contrastive": train_contrastive, "masked-patch": train_masked_patches}.get(recipe["objective"],
                                                                                           train_supervised)
-    _, stats = train(name, recipe, data, steps=60, batch=16, lr=2e-3, seed=0)
+    # 150 steps: at 60 the supervised ViT (many label heads) had only fallen by 12 % (measured 0.88 of its first
+    # loss at 60, 0.75 at 120, 0.71 at 150; CLIP 0.80 / 0.39 / 0.30; BEiT 0.35 / - / 0.34).
+    _, stats = train(name, recipe, data, steps=150, batch=16, lr=2e-3, seed=0)
     assert stats["final_loss"] < 0.8 * stats["first_loss"], stats
 
 
