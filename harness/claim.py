@@ -50,7 +50,7 @@ def process_start(pid: int) -> str | None:
     except OSError:
         return None
     fields = stat.rsplit(")", 1)[1].split()
-    return None if fields[0] == "Z" else fields[19]  # a zombie has exited
+    return None if fields[0] in ("Z", "X") else fields[19]  # a zombie has exited; X: dead
 
 
 def _me() -> dict[str, Any]:

@@ -51,7 +51,8 @@ def _import(path: Path, name: str, results: Path) -> int:
         infer_arch,
         read_meter_checkpoint,
     )
-    from harness.importers.record import file_sha256, record_import
+    from harness.importers.record import record_import
+    from harness.train.checkpoint import file_sha256
 
     ckpt = read_meter_checkpoint(path)
     arch = infer_arch(ckpt)

@@ -10,7 +10,6 @@ name is refused (the name is part of the fine-tuning jobs' run ids).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,12 +26,6 @@ class ImportConflict(ValueError):
     """The name already holds a different checkpoint."""
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_import(results: Path, source: str, name: str) -> dict[str, Any] | None:

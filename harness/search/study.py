@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.claim import process_start
 from harness.search.config import SearchSpec
 
 if TYPE_CHECKING:
@@ -116,21 +117,11 @@ def open_study(spec: SearchSpec, storage_location: str, study_name: str,
     return study
 
 
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (tells a live process from a reused pid); None when gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] in ("Z", "X"):  # a zombie is dead: it only waits to be reaped
-        return None
-    return fields[19]
 
 
 def worker_identity() -> dict[str, Any]:
     pid = os.getpid()
-    return {HOST: socket.gethostname(), PID: pid, PID_START: process_start_time(pid) or ""}
+    return {HOST: socket.gethostname(), PID: pid, PID_START: process_start(pid) or ""}
 
 
 def _worker_gone(trial: optuna.trial.FrozenTrial, stale_after_s: float, now: float) -> bool:
@@ -145,7 +136,7 @@ def _worker_gone(trial: optuna.trial.FrozenTrial, stale_after_s: float, now: flo
         # The worker writes its identity one attribute at a time: until the process start time
         # is recorded there is nothing to compare a live process with, so only the heartbeat tells.
         return False
-    start = process_start_time(int(attrs[PID]))
+    start = process_start(int(attrs[PID]))
     return start is None or start != attrs[PID_START]
 
 

@@ -41,7 +41,7 @@ def checkpoints(root: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -68,7 +68,7 @@ def verify(path: Path) -> dict[str, Any]:
         size = file.stat().st_size
         if size != want.get("size"):
             raise BadCheckpoint(f"{file} has {size} bytes, the manifest says {want.get('size')} (truncated?)")
-        if _sha256(file) != want.get("sha256"):
+        if file_sha256(file) != want.get("sha256"):
             raise BadCheckpoint(f"{file}: sha256 differs from the manifest (corrupted)")
     try:
         state = json.loads((path / STATE_FILE).read_text())
@@ -105,7 +105,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def _write_manifest(folder: Path) -> None:
-    files = {p.name: {"size": p.stat().st_size, "sha256": _sha256(p)}
+    files = {p.name: {"size": p.stat().st_size, "sha256": file_sha256(p)}
              for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".") and p.name != MANIFEST}
     write_json_atomic(folder / MANIFEST, {"format": FORMAT, "files": files})
 
