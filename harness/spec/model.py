@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from harness.registry import ARCHITECTURES, FUSIONS, TEXT_ENCODERS, VISION_ENCODERS
 from harness.spec.base import Strict
@@ -31,25 +31,13 @@ class ModelSpec(Strict):
     # METER's CLIP detail: keep 11 of the 12 blocks and apply the final norm to every token.
     clip_meter_style: bool = True
 
-    @field_validator("vision")
+    @field_validator("vision", "text", "fusion", "architecture")
     @classmethod
-    def _vision(cls, v: str) -> str:
-        return _known(VISION_ENCODERS, v)
+    def _registered(cls, v: str, info: ValidationInfo) -> str:
+        return _known(_REGISTRY_OF[str(info.field_name)], v)
 
-    @field_validator("text")
-    @classmethod
-    def _text(cls, v: str) -> str:
-        return _known(TEXT_ENCODERS, v)
 
-    @field_validator("fusion")
-    @classmethod
-    def _fusion(cls, v: str) -> str:
-        return _known(FUSIONS, v)
-
-    @field_validator("architecture")
-    @classmethod
-    def _arch(cls, v: str) -> str:
-        return _known(ARCHITECTURES, v)
+_REGISTRY_OF = {"vision": VISION_ENCODERS, "text": TEXT_ENCODERS, "fusion": FUSIONS, "architecture": ARCHITECTURES}
 
 
 def _known(registry, name: str) -> str:  # type: ignore[no-untyped-def]
