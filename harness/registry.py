@@ -5,12 +5,15 @@ register small builder functions whose bodies import the heavy implementation on
 called. So ``harness ls`` and grid validation never import torch, yet every name a grid
 uses is checked against the real list of components.
 
-    VISION_ENCODERS = Registry("vision encoder", catalogs=("harness.models.catalog",))
+    VISION_ENCODERS = Registry("vision encoder", VisionMeta, catalogs=("harness.models.catalog",))
 
-    @VISION_ENCODERS.register("clip-vit-224/32", "CLIP ViT-B/32 at 224px", image_size=224)
+    @VISION_ENCODERS.register("clip-vit-224/32", "CLIP ViT-B/32 at 224px", image_size=224, ...)
     def clip_vit_b32(**kwargs): ...
 
     VISION_ENCODERS.get("clip-vit-224/23")  # UnknownComponent: ...did you mean 'clip-vit-224/32'?
+    VISION_ENCODERS.get("clip-vit-224/32").meta.image_size  # 224, typed (harness/registry_meta.py)
+
+Each registry has its own metadata type; keywords it lacks are an error at registration.
 """
 
 from __future__ import annotations
@@ -18,8 +21,21 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from harness.registry_meta import (
+    ArchitectureMeta,
+    DatasetMeta,
+    ExecutorMeta,
+    FusionMeta,
+    MetaT,
+    ObjectiveMeta,
+    TaskMeta,
+    TextMeta,
+    VisionMeta,
+    build_meta,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,30 +48,33 @@ class UnknownComponent(KeyError):
 
 
 @dataclass(frozen=True)
-class Entry:
-    """One registered component: its builder and torch-free metadata."""
+class Entry(Generic[MetaT]):
+    """One registered component: its builder and torch-free, typed metadata."""
 
     name: str
     description: str
     builder: Callable[..., Any]
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: MetaT
     origin: str = ""  # the module that registered it (the package's catalog or a user plug-in)
 
     def build(self, *args: Any, **kwargs: Any) -> Any:
         return self.builder(*args, **kwargs)
 
 
-class Registry:
-    """Name → Entry, filled by ``@registry.register(name, description, **meta)``."""
+class Registry(Generic[MetaT]):
+    """Name → Entry, filled by ``@registry.register(name, description, **meta)``; ``meta`` builds ``meta_type``."""
 
-    def __init__(self, kind: str, catalogs: tuple[str, ...] = ()) -> None:
+    def __init__(self, kind: str, meta_type: type[MetaT], catalogs: tuple[str, ...] = ()) -> None:
         self.kind = kind
+        self.meta_type = meta_type
         self._catalogs = catalogs
-        self._entries: dict[str, Entry] = {}
+        self._entries: dict[str, Entry[MetaT]] = {}
         self._loaded = False
 
     def register(self, name: str, description: str, *, origin: str | None = None, **meta: Any) -> Callable[[F], F]:
-        """Register ``name``; a name another module already registered is an error naming both."""
+        """Register ``name``; a name another module already registered is an error naming both, and so is
+        a metadata keyword the registry's type does not have (checked here, before the decorator runs)."""
+        typed = build_meta(self.meta_type, self.kind, name, meta)
 
         def decorator(builder: F) -> F:
             where = origin or getattr(builder, "__module__", "") or "?"
@@ -63,7 +82,7 @@ class Registry:
             existing = self._entries.get(name)
             if existing is not None and existing.builder is not builder:
                 raise ValueError(f"{self.kind} '{name}' is registered twice: by {existing.origin} and by {where}")
-            self._entries[name] = Entry(name, description, builder, dict(meta), where)
+            self._entries[name] = Entry(name, description, builder, typed, where)
             return builder
 
         return decorator
@@ -85,7 +104,7 @@ class Registry:
         self._load()
         return name in self._entries
 
-    def __iter__(self) -> Iterator[Entry]:
+    def __iter__(self) -> Iterator[Entry[MetaT]]:
         self._load()
         return iter(sorted(self._entries.values(), key=lambda e: e.name))
 
@@ -98,7 +117,7 @@ class Registry:
         tail = f"; did you mean '{hint}'?" if hint else f"; known: {', '.join(self.names())}"
         return f"unknown {self.kind} '{name}'{tail}"
 
-    def get(self, name: str) -> Entry:
+    def get(self, name: str) -> Entry[MetaT]:
         self._load()
         try:
             return self._entries[name]
@@ -130,16 +149,16 @@ def lazy_builder(name: str, target: str) -> Callable[..., Any]:
 
 
 _MODELS = ("harness.models.catalog",)
-VISION_ENCODERS = Registry("vision encoder", _MODELS)
-TEXT_ENCODERS = Registry("text encoder", _MODELS)
-FUSIONS = Registry("fusion", _MODELS)
-ARCHITECTURES = Registry("architecture", _MODELS)
-OBJECTIVES = Registry("objective", ("harness.train.catalog",))
-TASKS = Registry("task", ("harness.train.catalog",))
-DATASETS = Registry("dataset", ("harness.data.catalog",))
-EXECUTORS = Registry("executor", ("harness.dispatch.catalog",))
+VISION_ENCODERS = Registry("vision encoder", VisionMeta, _MODELS)
+TEXT_ENCODERS = Registry("text encoder", TextMeta, _MODELS)
+FUSIONS = Registry("fusion", FusionMeta, _MODELS)
+ARCHITECTURES = Registry("architecture", ArchitectureMeta, _MODELS)
+OBJECTIVES = Registry("objective", ObjectiveMeta, ("harness.train.catalog",))
+TASKS = Registry("task", TaskMeta, ("harness.train.catalog",))
+DATASETS = Registry("dataset", DatasetMeta, ("harness.data.catalog",))
+EXECUTORS = Registry("executor", ExecutorMeta, ("harness.dispatch.catalog",))
 
-REGISTRIES: dict[str, Registry] = {
+REGISTRIES: dict[str, Registry[Any]] = {
     "vision": VISION_ENCODERS,
     "text": TEXT_ENCODERS,
     "fusion": FUSIONS,

@@ -61,7 +61,7 @@ def _data_form(task: str) -> str:
         return task
     from harness.registry import TASKS
 
-    return str(TASKS.get(task).meta.get("reads", task)) if task in TASKS else task
+    return TASKS.get(task).meta.form(task) if task in TASKS else task
 
 
 def task_info(exp: Any, task: str) -> dict[str, Any]:

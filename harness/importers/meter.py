@@ -167,10 +167,10 @@ def build_imported_model(arch: MeterArch) -> torch.nn.Module:
     from harness.models.meter import MeterModel
     from harness.models.text import TextEncoder
     from harness.models.text_families import model_from_config, text_family, transformers_class
-    from harness.models.vision import VisionEncoder, vision_meta
+    from harness.models.vision import VisionEncoder, timm_name
 
     backbone = timm.create_model(
-        vision_meta(arch.vision)["timm"].split(".")[0], pretrained=False, num_classes=0, img_size=arch.image_size,
+        timm_name(arch.vision).split(".")[0], pretrained=False, num_classes=0, img_size=arch.image_size,
         patch_size=arch.patch, embed_dim=arch.vision_width, depth=arch.vision_blocks + 1,
         num_heads=max(1, arch.vision_width // 64))
     vision = VisionEncoder(backbone, name=arch.vision, family="clip", clip_meter_style=True,

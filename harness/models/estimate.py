@@ -28,8 +28,8 @@ def encoder_dims(spec: ModelSpec) -> EncoderDims:
 
     v, t = VISION_ENCODERS.get(spec.vision).meta, TEXT_ENCODERS.get(spec.text).meta
     if spec.scale == "paper":
-        return EncoderDims(v["width"], v["layers"], int(v["patch_size"]), t["width"], t["layers"])
-    text_layers = TINY["layers"] if t["layers"] else 0  # embeddings-only stays without layers
+        return EncoderDims(v.width, v.layers, v.patch_size, t.width, t.layers)
+    text_layers = TINY["layers"] if t.layers else 0  # embeddings-only stays without layers
     return EncoderDims(TINY["width"], TINY["layers"], TINY["patch"], TINY["width"], text_layers)
 
 

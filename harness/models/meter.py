@@ -61,7 +61,7 @@ class MeterModel(nn.Module):
         self.fusion = FUSIONS.build(spec.fusion, hidden=h, heads=spec.heads, layers=spec.fusion_layers,
                                     dropout=spec.dropout)
         self.decoder_vocab: DecoderVocab | None = None
-        if ARCHITECTURES.get(spec.architecture).meta.get("decoder"):
+        if ARCHITECTURES.get(spec.architecture).meta.decoder:
             self.decoder_vocab = DecoderVocab(int(text.vocab_size))
             self.decoder = ARCHITECTURES.build(
                 spec.architecture, hidden=h, heads=spec.heads, layers=spec.decoder_layers,

@@ -17,15 +17,16 @@ from torch import nn
 from harness.models.config import ModelSpec
 from harness.models.text_families import model_from_config, paper_config, text_family, tiny_config
 from harness.registry import TEXT_ENCODERS
+from harness.registry_meta import TextMeta
 
 
-def text_meta(name: str) -> dict[str, Any]:
+def text_meta(name: str) -> TextMeta:
     return TEXT_ENCODERS.get(name).meta
 
 
 def family_of(name: str) -> str:
     """The transformers family of a text encoder (its catalog line says; ``emb-only`` is BERT's)."""
-    return str(text_meta(name)["family"])  # unknown names raise with a suggestion
+    return text_meta(name).family  # unknown names raise with a suggestion
 
 
 class TextEncoder(nn.Module):
@@ -86,7 +87,7 @@ def build_text_encoder(name: str, *, spec: ModelSpec) -> nn.Module:
     family = family_of(name)
     backbone = _backbone(family, spec)
     special = _special_ids(family, spec)
-    if text_meta(name).get("embeddings_only"):
+    if text_meta(name).embeddings_only:
         return EmbeddingEncoder.from_bert(backbone, special)
     return TextEncoder(backbone, name=name, special_ids=special)
 
@@ -120,7 +121,7 @@ def _backbone(family: str, spec: ModelSpec) -> nn.Module:
         dropout = {"hidden_dropout_prob": spec.dropout, "attention_probs_dropout_prob": spec.dropout}
         with quiet_progress():
             return AutoModel.from_pretrained(folder, local_files_only=True, **init_kwargs, **dropout)
-    return load_hf_model(family, text_meta(spec.text)["hf"], spec.weights_dir, **init_kwargs)
+    return load_hf_model(family, text_meta(spec.text).hf, spec.weights_dir, **init_kwargs)
 
 
 def load_tokenizer(spec: ModelSpec) -> Any:
@@ -134,4 +135,4 @@ def load_tokenizer(spec: ModelSpec) -> Any:
         return AutoTokenizer.from_pretrained(tokenizer_dir(spec.weights_dir), local_files_only=True)
     from harness.models.weights import load_hf_tokenizer
 
-    return load_hf_tokenizer(family, text_meta(spec.text)["hf"], spec.weights_dir)
+    return load_hf_tokenizer(family, text_meta(spec.text).hf, spec.weights_dir)

@@ -19,10 +19,17 @@ from typing import Any
 from torch import nn
 
 from harness.models.config import ModelSpec
-from harness.models.vision_families import TINY_IMAGE_SIZE, VisionEncoder, create_backbone, tiny_arch, vision_meta
+from harness.models.vision_families import (
+    TINY_IMAGE_SIZE,
+    VisionEncoder,
+    create_backbone,
+    timm_name,
+    tiny_arch,
+    vision_meta,
+)
 
 __all__ = ["TINY_IMAGE_SIZE", "VisionEncoder", "build_vision_encoder", "create_backbone", "native_image_size",
-           "preprocess_config", "rehearsal_image_size", "tiny_arch", "vision_meta"]
+           "preprocess_config", "rehearsal_image_size", "timm_name", "tiny_arch", "vision_meta"]
 
 
 def rehearsal_image_size(size: int) -> int:
@@ -32,7 +39,7 @@ def rehearsal_image_size(size: int) -> int:
 
 
 def native_image_size(name: str, scale: str) -> int:
-    native = int(vision_meta(name)["image_size"])
+    native = vision_meta(name).image_size
     return {"tiny": TINY_IMAGE_SIZE, "rehearsal": rehearsal_image_size(native)}.get(scale, native)
 
 
@@ -40,7 +47,7 @@ def preprocess_config(spec: ModelSpec) -> dict[str, Any]:
     """Normalisation and native image size of ``spec.vision`` (the tiny zoo is trained with the same
     mean/std as its paper-scale family)."""
     meta = vision_meta(spec.vision)
-    return {"mean": tuple(meta["mean"]), "std": tuple(meta["std"]),
+    return {"mean": tuple(meta.mean), "std": tuple(meta.std),
             "image_size": native_image_size(spec.vision, spec.scale)}
 
 
@@ -55,7 +62,7 @@ def build_vision_encoder(name: str, *, spec: ModelSpec, image_size: int | None =
         backbone = _tiny_pretrained(name, spec.weights_dir, size)
     else:
         backbone = _paper_pretrained(name, spec.weights_dir, size, native, spec.scale)
-    return VisionEncoder(backbone, name=name, family=meta["family"], clip_meter_style=spec.clip_meter_style,
+    return VisionEncoder(backbone, name=name, family=meta.family, clip_meter_style=spec.clip_meter_style,
                          image_size=size)
 
 
@@ -80,7 +87,7 @@ def _paper_pretrained(name: str, weights_dir: str | None, image_size: int, nativ
 
     # A rehearsal builds the tiny architecture at its native size; timm then loads and filters the file.
     arch = dict(tiny_arch(name)[1], img_size=native) if scale == "rehearsal" else {}
-    loaded = create_timm_pretrained(name, vision_meta(name)["timm"], weights_dir, num_classes=0, **arch)
+    loaded = create_timm_pretrained(name, timm_name(name), weights_dir, num_classes=0, **arch)
     if image_size == native:
         return loaded
     return _load_adapted(create_backbone(name, scale, image_size), loaded.state_dict())

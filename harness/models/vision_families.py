@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from harness.registry import VISION_ENCODERS
+from harness.registry_meta import VisionMeta
 
 TINY_IMAGE_SIZE = 64
 _TINY_VIT = {"patch_size": 8, "embed_dim": 64, "depth": 2, "num_heads": 4}
@@ -49,9 +50,9 @@ def _clip_drop_last_block(bb: Any, meter_style: bool) -> None:
         bb.blocks = bb.blocks[:-1]
 
 
-def _clip_tiny_patch(meta: dict[str, Any]) -> dict[str, Any]:
+def _clip_tiny_patch(meta: VisionMeta) -> dict[str, Any]:
     # Keep /32 cheaper than /16, as in the paper: 4×4 vs 8×8 patches at 64px.
-    return {"patch_size": 16 if meta["patch_size"] >= 32 else 8}
+    return {"patch_size": 16 if meta.patch_size >= 32 else 8}
 
 
 def _volo_tiny(image_size: int, kwargs: dict[str, Any]) -> nn.Module:
@@ -66,7 +67,7 @@ class VisionFamily:
     readout: Readout = _features
     has_cls: bool = True  # False: no CLS token; the image is the mean of its tokens (METER's Swin)
     adapt: Callable[[nn.Module, bool], None] | None = None  # change the backbone at build (METER-style CLIP)
-    tiny_extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # tiny kwargs from the catalog line
+    tiny_extra: Callable[[VisionMeta], dict[str, Any]] | None = None  # tiny kwargs from the catalog line
     create_tiny: Callable[[int, dict[str, Any]], nn.Module] | None = None  # when timm.create_model cannot
 
 
@@ -86,8 +87,16 @@ FAMILIES: dict[str, VisionFamily] = {
 }
 
 
-def vision_meta(name: str) -> dict[str, Any]:
+def vision_meta(name: str) -> VisionMeta:
     return VISION_ENCODERS.get(name).meta
+
+
+def timm_name(name: str) -> str:
+    """The timm architecture (with its pretrained tag) of ``name``; an encoder built outside timm has none."""
+    timm = vision_meta(name).timm
+    if timm is None:
+        raise ValueError(f"vision encoder '{name}' is not a timm model (its registration names no 'timm')")
+    return timm
 
 
 def vision_family(family: str) -> VisionFamily:
@@ -100,11 +109,11 @@ def vision_family(family: str) -> VisionFamily:
 def tiny_arch(name: str) -> tuple[str, dict[str, Any]]:
     """(timm architecture, keyword arguments) of the tiny version of ``name`` (no image size)."""
     meta = vision_meta(name)
-    family = vision_family(meta["family"])
+    family = vision_family(meta.family)
     kwargs = dict(family.tiny)
     if family.tiny_extra is not None:
         kwargs.update(family.tiny_extra(meta))
-    return meta["timm"].split(".")[0], kwargs
+    return timm_name(name).split(".")[0], kwargs
 
 
 def create_backbone(name: str, scale: str, image_size: int) -> nn.Module:
@@ -113,11 +122,11 @@ def create_backbone(name: str, scale: str, image_size: int) -> nn.Module:
 
     if scale in ("tiny", "rehearsal"):  # a rehearsal is the tiny architecture, loaded as the paper scale loads
         arch, kwargs = tiny_arch(name)
-        create_tiny = vision_family(vision_meta(name)["family"]).create_tiny
+        create_tiny = vision_family(vision_meta(name).family).create_tiny
         if create_tiny is not None:
             return create_tiny(image_size, kwargs)
         return timm.create_model(arch, pretrained=False, num_classes=0, img_size=image_size, **kwargs)
-    return timm.create_model(vision_meta(name)["timm"].split(".")[0], pretrained=False, num_classes=0,
+    return timm.create_model(timm_name(name).split(".")[0], pretrained=False, num_classes=0,
                              img_size=image_size)
 
 

@@ -44,15 +44,16 @@ class WeightNeed:
 
 def needs_of(jobs: Iterable[object]) -> list[WeightNeed]:
     """The pre-trained files of every job that loads weights (paper or rehearsal scale), each once."""
-    from harness.registry import TEXT_ENCODERS, VISION_ENCODERS
+    from harness.models.vision_families import timm_name
+    from harness.registry import TEXT_ENCODERS
 
     out: dict[tuple[str, str, str | None], WeightNeed] = {}
     for job in jobs:
         m = job.experiment.model  # type: ignore[attr-defined]
         if m.weights != "pretrained" or m.scale == "tiny":  # tiny: the zoo, built by harness run itself
             continue
-        hf_id = TEXT_ENCODERS.get(m.text).meta["hf"]
-        timm_id = VISION_ENCODERS.get(m.vision).meta["timm"]
+        hf_id = TEXT_ENCODERS.get(m.text).meta.hf
+        timm_id = timm_name(m.vision)
         for need in (WeightNeed("text encoder", m.text, hf_id, m.weights_dir),
                      WeightNeed("tokenizer", m.text, hf_id, m.weights_dir),
                      WeightNeed("vision encoder", m.vision, timm_id, m.weights_dir)):

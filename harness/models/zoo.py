@@ -51,7 +51,7 @@ def recipe() -> dict[str, Any]:
     from harness.models.text_families import tiny_recipe
     from harness.models.vision_families import TINY_IMAGE_SIZE, tiny_arch, vision_meta
 
-    vision = {n: {"arch": tiny_arch(n), "mean": vision_meta(n)["mean"], "std": vision_meta(n)["std"]}
+    vision = {n: {"arch": tiny_arch(n), "mean": vision_meta(n).mean, "std": vision_meta(n).std}
               for kind, n in all_entries() if kind == "vision"}
     return {"version": ZOO_VERSION, "steps": zoo_steps(), "data": _DATA, "train": _TRAIN,
             "text": tiny_recipe(),
@@ -71,7 +71,7 @@ def zoo_root() -> Path:
 def canonical(kind: str, name: str) -> tuple[str, str]:
     """(kind, entry name): validates the name; ``emb-only`` lives in the BERT entry."""
     if kind == "text":
-        return "text", str(TEXT_ENCODERS.get(name).meta["family"])  # emb-only lives in the BERT entry
+        return "text", TEXT_ENCODERS.get(name).meta.family  # emb-only lives in the BERT entry
     if kind == "vision":
         VISION_ENCODERS.get(name)
         return "vision", name
@@ -84,12 +84,13 @@ def in_zoo(kind: str, name: str) -> bool:
     from harness.models.text_families import FAMILIES as TEXT_FAMILIES
     from harness.models.vision_families import FAMILIES as VISION_FAMILIES
 
-    registry, families = (TEXT_ENCODERS, TEXT_FAMILIES) if kind == "text" else (VISION_ENCODERS, VISION_FAMILIES)
-    return registry.get(name).meta.get("family") in families
+    if kind == "text":
+        return TEXT_ENCODERS.get(name).meta.family in TEXT_FAMILIES
+    return VISION_ENCODERS.get(name).meta.family in VISION_FAMILIES
 
 
 def all_entries() -> list[tuple[str, str]]:
-    text = sorted({("text", str(e.meta["family"])) for e in TEXT_ENCODERS if in_zoo("text", e.name)})
+    text = sorted({("text", e.meta.family) for e in TEXT_ENCODERS if in_zoo("text", e.name)})
     return text + [("vision", n) for n in VISION_ENCODERS.names() if in_zoo("vision", n)]
 
 

@@ -33,7 +33,7 @@ def _encoder(name: str) -> Any:
     from harness.models.vision_families import TINY_IMAGE_SIZE, VisionEncoder, create_backbone, vision_meta
 
     # Pre-trained in its own native form; METER's CLIP changes apply when the encoder is used.
-    return VisionEncoder(create_backbone(name, "tiny", TINY_IMAGE_SIZE), name=name, family=vision_meta(name)["family"],
+    return VisionEncoder(create_backbone(name, "tiny", TINY_IMAGE_SIZE), name=name, family=vision_meta(name).family,
                          clip_meter_style=False, image_size=TINY_IMAGE_SIZE)
 
 
@@ -70,7 +70,7 @@ def train_supervised(name: str, recipe: dict[str, Any], data: SceneSet, *, steps
     heads = AttributeHeads(encoder.width, labels)
     dist_heads = AttributeHeads(encoder.width, data.labels) if teacher is not None else None
     meta = vision_meta(name)
-    pixels = normalise(data.images, meta["mean"], meta["std"])
+    pixels = normalise(data.images, meta.mean, meta.std)
     targets = {k: torch.from_numpy(v).long() for k, v in labels.items()}
     g = torch.Generator().manual_seed(seed)
     strong = recipe["augment"] == "strong"
@@ -124,7 +124,7 @@ def train_contrastive(name: str, recipe: dict[str, Any], data: SceneSet, *, step
     image_proj = nn.Linear(encoder.width, encoder.width)
     scale = nn.Parameter(torch.tensor(math.log(1 / float(recipe["temperature"]))))
     meta = vision_meta(name)
-    pixels = normalise(data.images, meta["mean"], meta["std"])
+    pixels = normalise(data.images, meta.mean, meta.std)
     enc = data.tokenizer(data.captions, padding=True, truncation=True, max_length=32, return_tensors="pt")
     g = torch.Generator().manual_seed(seed)
 
@@ -161,7 +161,7 @@ def train_masked_patches(name: str, recipe: dict[str, Any], data: SceneSet, *, s
     torch.manual_seed(seed)
     encoder = _encoder(name)
     meta = vision_meta(name)
-    pixels = normalise(data.images, meta["mean"], meta["std"])
+    pixels = normalise(data.images, meta.mean, meta.std)
     patch = int(encoder.backbone.patch_embed.patch_size[0])
     codes = visual_tokens(data.images, patch)
     head = nn.Linear(encoder.width, int(codes.max()) + 1)

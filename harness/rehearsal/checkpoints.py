@@ -35,7 +35,7 @@ def text_repos() -> dict[str, str]:
     """hub id → family, for every registered text encoder (emb-only reads bert-base-uncased)."""
     from harness.models.text import family_of
 
-    return {TEXT_ENCODERS.get(name).meta["hf"]: family_of(name) for name in TEXT_ENCODERS.names()}
+    return {TEXT_ENCODERS.get(name).meta.hf: family_of(name) for name in TEXT_ENCODERS.names()}
 
 
 def vision_repos() -> dict[str, str]:
@@ -43,8 +43,11 @@ def vision_repos() -> dict[str, str]:
     from harness.models.weights import timm_hub_id
 
     out = {}
-    for name in VISION_ENCODERS.names():
-        hub_id, _ = timm_hub_id(VISION_ENCODERS.get(name).meta["timm"])
+    for entry in VISION_ENCODERS:
+        name = entry.name
+        if entry.meta.timm is None:  # a plug-in's encoder built outside timm loads no timm weights
+            continue
+        hub_id, _ = timm_hub_id(entry.meta.timm)
         assert hub_id is not None, f"timm has no hub id for {name}"
         out[hub_id] = name
     return out
@@ -75,17 +78,17 @@ def save_vision(hub: Path, repo_id: str, name: str, seed: int = 0) -> Path:
     import timm
     import torch
 
-    from harness.models.vision import native_image_size, tiny_arch, vision_meta
+    from harness.models.vision import native_image_size, timm_name, tiny_arch, vision_meta
     from harness.models.weights import save_state_dict
 
     folder = snapshot_dir(hub, repo_id)
-    timm_name = vision_meta(name)["timm"]
+    timm_name = timm_name(name)
     arch, kwargs = tiny_arch(name)
     cfg = timm.models.get_pretrained_cfg(timm_name)
     num_classes = int(getattr(cfg, "num_classes", 1000) or 1000)
     torch.manual_seed(seed)
     size = native_image_size(name, "rehearsal")
-    if vision_meta(name)["family"] == "timm-volo":
+    if vision_meta(name).family == "timm-volo":
         from timm.models.volo import VOLO
 
         model = VOLO(img_size=size, num_classes=num_classes, **kwargs)

@@ -110,7 +110,7 @@ def default_metrics(jobs: Sequence[JobSpec]) -> tuple[ReportMetric, ...]:
     from harness.registry import TASKS
 
     tasks = list(dict.fromkeys(job.task for job in jobs if job.stage == "finetune" and job.task))
-    return tuple(ReportMetric(name=task, task=task, metric=str(TASKS.get(task).meta.get("metric", "accuracy")))
+    return tuple(ReportMetric(name=task, task=task, metric=TASKS.get(task).meta.metric)
                  for task in tasks)
 
 
@@ -225,7 +225,7 @@ def baselines(metrics: pd.DataFrame, cells: dict, columns: Sequence[str],
     kind = rows["metric"].map(lambda m: BASELINE_METRICS.get(m, m))
     rows = rows.assign(kind=kind)
     for metric in chosen:
-        if metric.task not in TASKS or TASKS.get(metric.task).meta.get("metric") != metric.metric:
+        if metric.task not in TASKS or TASKS.get(metric.task).meta.metric != metric.metric:
             continue  # a baseline is computed for the task's ranking metric only
         for column in columns:
             run_ids = {r for (_, c, m), cell in cells.items() if c == column and m == metric.name

@@ -63,7 +63,11 @@ def train_size(exp: ExperimentSpec, task: str) -> int:
         per_image = {"vqa": syn.questions_per_image, "nlvr2": syn.statements_per_image,
                      "snli-ve": syn.statements_per_image, "retrieval": syn.captions_per_image}[task]
         return syn.train_images * per_image
-    return int(DATASETS.get(name).meta["train_size"])
+    size = DATASETS.get(name).meta.train_size
+    if size is None:
+        raise ValueError(f"dataset '{name}' has no train_size in its registration: epochs of '{task}' cannot be "
+                         f"counted in steps (give finetune.{task}.steps)")
+    return size
 
 
 def _stage(job: JobSpec) -> tuple[int, int, int | None, int, tuple[str, ...]]:

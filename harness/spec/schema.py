@@ -229,7 +229,7 @@ def check_experiment(exp: ExperimentSpec) -> None:
             raise ValueError(f"finetune: {TASKS.unknown_message(name)}")
     decoder = exp.model.architecture == "encoder-decoder"
     for name in exp.pretrain.objectives if exp.pretrain is not None else ():
-        if OBJECTIVES.get(name).meta.get("needs_decoder") and not decoder:
+        if OBJECTIVES.get(name).meta.needs_decoder and not decoder:
             raise ValueError(f"objective '{name}' needs model.architecture: encoder-decoder")
     if exp.data.source == "arrow" and not exp.data.root:
         raise ValueError("data.root is required when data.source is 'arrow'")

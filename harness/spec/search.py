@@ -121,7 +121,7 @@ class ObjectiveSpec(Strict):
             return self.metric
         if self.task == "pretrain":
             return "ir_r1"
-        return str(TASKS.get(self.task).meta.get("metric", "accuracy"))
+        return TASKS.get(self.task).meta.metric
 
 
 class PrunerSpec(Strict):

@@ -106,7 +106,7 @@ class Task(HeadPlugin):
     def metric(self) -> str:
         from harness.registry import TASKS
 
-        return str(TASKS.get(self.name).meta.get("metric", "accuracy"))
+        return TASKS.get(self.name).meta.metric
 
     def info(self, table: Any, finetune: Any) -> dict[str, Any]:
         """What the head and schedule need from the task's training table (``table.info``) and its

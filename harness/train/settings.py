@@ -115,7 +115,7 @@ def resolve(job: JobSpec, num_processes: int = 1, train_size: int | None = None)
         raise ValueError(f"finetune.{task}.epochs needs the training set size, which the data pipeline did not give")
     else:
         steps = steps_for_epochs(float(fin.epochs or 0), train_size, fin.batch)
-    head_mult = fin.head_mult if fin.head_mult is not None else float(TASKS.get(task).meta.get("head_mult", 1.0))
+    head_mult = fin.head_mult if fin.head_mult is not None else float(TASKS.get(task).meta.head_mult)
     base = fin.lr if fin.lr is not None else optim.lr
     return TrainSettings(
         stage="finetune", task=task, total_steps=steps, global_batch=fin.batch, per_device_batch=per_device,

@@ -18,8 +18,8 @@ CLS_ID, SEP_ID, MASK_ID, PAD_ID = 1, 2, 3, 0
 # Every objective and task of the package: a new one is tested here without editing a list (a user
 # plug-in, if one is installed, brings its own tests).
 _OWN_OBJECTIVES = [e for e in OBJECTIVES if e.origin.startswith("harness.")]
-ALL_OBJECTIVES = tuple(e.name for e in _OWN_OBJECTIVES if not e.meta.get("needs_decoder"))
-DECODER_OBJECTIVES = tuple(e.name for e in _OWN_OBJECTIVES if e.meta.get("needs_decoder"))
+ALL_OBJECTIVES = tuple(e.name for e in _OWN_OBJECTIVES if not e.meta.needs_decoder)
+DECODER_OBJECTIVES = tuple(e.name for e in _OWN_OBJECTIVES if e.meta.needs_decoder)
 # VQA's answer vocabulary; the other tasks ignore it.
 ALL_TASKS = {e.name: {"num_answers": 7} for e in TASKS if e.origin.startswith("harness.")}
 

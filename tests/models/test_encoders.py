@@ -137,13 +137,13 @@ def test_paper_vision_encoder_builds_offline_with_random_weights(name: str, monk
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     meta = VISION_ENCODERS.get(name).meta
     enc = build_vision_encoder(name, spec=ModelSpec(vision=name, weights="random"))
-    size = meta["image_size"]
+    size = meta.image_size
     with torch.no_grad():
         out = enc(torch.randn(1, 3, size, size))
-    assert out.shape[-1] == enc.width == meta["width"]
-    assert out.shape[1] >= (size // meta["patch_size"]) ** 2 and torch.isfinite(out).all()
-    if meta["family"] == "clip":
-        assert len(enc.backbone.blocks) == meta["layers"] - 1
+    assert out.shape[-1] == enc.width == meta.width
+    assert out.shape[1] >= (size // meta.patch_size) ** 2 and torch.isfinite(out).all()
+    if meta.family == "clip":
+        assert len(enc.backbone.blocks) == meta.layers - 1
 
 
 @pytest.mark.slow
@@ -152,10 +152,10 @@ def test_paper_text_encoder_builds_offline_with_random_weights(name: str, monkey
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     meta = TEXT_ENCODERS.get(name).meta
     enc = build_text_encoder(name, spec=ModelSpec(text=name, weights="random"))
-    assert enc.width == meta["width"] and enc.vocab_size == meta["vocab"]
+    assert enc.width == meta.width and enc.vocab_size == meta.vocab
     layers = getattr(getattr(enc, "backbone", None), "config", None)
-    assert (layers.num_hidden_layers if layers else 0) == meta["layers"]
+    assert (layers.num_hidden_layers if layers else 0) == meta.layers
     ids = torch.randint(5, 1000, (1, 12))
     with torch.no_grad():
         out = enc(ids, torch.ones_like(ids))
-    assert out.shape == (1, 12, meta["width"]) and torch.isfinite(out).all()
+    assert out.shape == (1, 12, meta.width) and torch.isfinite(out).all()

@@ -23,7 +23,7 @@ def _architecture(kind: str, name: str) -> str:
     if kind == "text":
         return json.dumps(["text", name, FAMILIES[name].tiny_extra], sort_keys=True)  # each family its own class
     arch, kwargs = tiny_arch(name)  # timm names differ (vit_*, deit_*) where the class is the same
-    return json.dumps(["vision", vision_meta(name)["family"], "distilled" in arch, kwargs], sort_keys=True,
+    return json.dumps(["vision", vision_meta(name).family, "distilled" in arch, kwargs], sort_keys=True,
                       default=list)
 
 

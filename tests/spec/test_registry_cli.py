@@ -4,26 +4,57 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import pytest
 
 from harness.cli import main
 from harness.registry import REGISTRIES, Registry, UnknownComponent
+from harness.registry_meta import MetadataError
+
+
+@dataclass(frozen=True)
+class WidgetMeta:
+    width: int
+    depth: int = 1
 
 
 def test_registry_register_get_and_suggest() -> None:
-    reg = Registry("widget")
+    reg = Registry("widget", WidgetMeta)
 
     @reg.register("roberta", "a widget", width=3)
     def build(**kw):  # type: ignore[no-untyped-def]
         return ("built", kw)
 
-    assert reg.get("roberta").meta == {"width": 3}
+    assert reg.get("roberta").meta == WidgetMeta(width=3)
+    assert reg.get("roberta").meta.depth == 1
     assert reg.build("roberta", x=1) == ("built", {"x": 1})
     with pytest.raises(UnknownComponent, match="unknown widget 'robrta'; did you mean 'roberta'\\?"):
         reg.get("robrta")
     with pytest.raises(ValueError, match="registered twice"):
-        reg.register("roberta", "again")(lambda: None)
+        reg.register("roberta", "again", width=1)(lambda: None)
+
+
+def test_unknown_or_missing_metadata_is_an_error_at_registration() -> None:
+    reg = Registry("widget", WidgetMeta)
+    with pytest.raises(MetadataError, match="widget 'a': unknown metadata key 'widht'; did you mean 'width'\\?"):
+        reg.register("a", "typo", widht=3)
+    with pytest.raises(MetadataError, match="widget 'b': missing metadata: width"):
+        reg.register("b", "no width")
+    with pytest.raises(MetadataError, match="unknown metadata key 'colour' \\(known: width, depth\\)"):
+        reg.register("c", "unknown", width=1, colour="red")
+    assert "a" not in reg and "b" not in reg and "c" not in reg
+
+
+def test_package_registries_have_typed_metadata() -> None:
+    from harness.registry import DATASETS, TASKS, TEXT_ENCODERS, VISION_ENCODERS
+
+    assert VISION_ENCODERS.get("swin-base-384").meta.patch_size == 32
+    assert TEXT_ENCODERS.get("emb-only").meta.embeddings_only and not TEXT_ENCODERS.get("bert").meta.embeddings_only
+    assert TASKS.get("vqa").meta.metric == "vqa_score" and TASKS.get("nlvr2").meta.images == 2
+    assert DATASETS.get("vqav2").meta.train_size == 658_111
+    with pytest.raises(MetadataError, match="task 'x': unknown metadata key 'metrik'; did you mean 'metric'"):
+        TASKS.register("x", "typo", metrik="accuracy")
 
 
 @pytest.mark.parametrize("kind", sorted(REGISTRIES))
