@@ -103,3 +103,18 @@ def test_baselines_chance_below_blind_below_one() -> None:
     for task in ("vqa", "nlvr2", "snli-ve"):
         b = baselines_for(SMALL, task)
         assert 0 < b["chance"] < b["blind"] < 0.8, (task, b)
+
+
+def test_texts_shared_and_each_task_built_on_first_use() -> None:
+    """A VQA job builds no NLVR2/SNLI-VE texts, the baselines reuse the split's texts, and a
+    task's rows do not depend on which other tasks were built before (own random stream)."""
+    from harness.data.synthetic_data import SplitTexts
+
+    split = build_split(SMALL, "val", 32, cache=False)
+    assert split.vqa and set(split.texts._rows) == {"vqa"}
+    assert build_split(SMALL, "val", render=False).texts is split.texts
+    assert build_split(SMALL, "val", 48, cache=False).texts is split.texts
+    others_first = SplitTexts(SMALL, "val")
+    others_first.rows("nlvr2"), others_first.rows("snli-ve")
+    assert others_first.rows("vqa") == split.vqa
+    assert SplitTexts(SMALL, "val").rows("nlvr2") == others_first.rows("nlvr2")
