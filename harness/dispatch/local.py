@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeGuard
 
 from harness.dispatch import JobEvent, OnProgress
 from harness.dispatch.gpus import GpuPool, detect_gpus
@@ -232,12 +232,14 @@ class _Dispatch:
             self.emit(job, "skipped", "running in another process (its claim is live); harness status follows it")
             self.drop_dependants(job)
             return
-        recorded = store_status(self.results).get(job.run_id)
-        if code == 0 and recorded in (None, "running", "done"):
+        stored = store_status(self.results).get(job.run_id)
+        if code == 0 and stored in (None, "running", "done"):
             recorded = "done"  # the store's word if it has one; a job function may not write rows
-        elif code != 0 and recorded not in ("failed", "cancelled"):  # died before it could say so
+        elif code != 0 and stored not in ("failed", "cancelled"):  # died before it could say so
             record_end(job, self.results, "failed", f"worker exited with code {code}; see log.txt")
             recorded = "failed"
+        else:  # the store's own word (not None: both branches above take that case)
+            recorded = str(stored)
         self.outcome[job.run_id] = recorded
         if recorded == "done":
             self.emit(job, "done", f"in {took:.0f}s")
@@ -292,13 +294,13 @@ class _Dispatch:
         for rid, worker in self.running.items():
             if stored.get(rid) not in ("cancelled", "done"):
                 record_end(worker.job, self.results, "cancelled", reason)
-            self.outcome[rid] = stored.get(rid) if stored.get(rid) == "done" else "cancelled"
+            self.outcome[rid] = "done" if stored.get(rid) == "done" else "cancelled"
             self.emit(worker.job, self.outcome[rid], reason)
         self.running.clear()
         self.view.close()
 
 
-def _is_harness_process(pid: object) -> bool:
+def _is_harness_process(pid: object) -> TypeGuard[int]:
     """A live process whose command line mentions harness (a recycled pid must not be signalled)."""
     from harness.dispatch.records import process_alive
 

@@ -9,12 +9,15 @@ cannot run, an analytic transformer estimate from the catalog's metadata stands 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from harness.models.config import ModelSpec
 from harness.models.estimate import analytic_flops
+
+if TYPE_CHECKING:
+    from harness.models.meter import MeterModel
 
 PAPER_SPEC = dict(vision="clip-vit-224/16", text="roberta", fusion="co-attention", architecture="encoder-only",
                   scale="paper", weights="random", hidden=768, heads=12, fusion_layers=6)
@@ -22,7 +25,7 @@ PAPER_PRETRAIN_SIZE = 288  # METER-CLIP-ViT-B pre-trains at 288 px (grids/main.y
 
 
 def _meta_model(spec: ModelSpec, objectives: Sequence[str], tasks: Mapping[str, Mapping[str, Any]] | None,
-                image_size: int | None) -> torch.nn.Module:
+                image_size: int | None) -> MeterModel:
     from harness.models.meter import build_model
 
     # Shapes never depend on where weights live (placement): a moved or not-yet-fetched weights_dir

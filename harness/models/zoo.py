@@ -29,7 +29,7 @@ from harness.registry import TEXT_ENCODERS, VISION_ENCODERS
 ZOO_VERSION = 2  # 2: each family pre-trained by its own recipe (zoo_catalog)
 DEFAULT_STEPS = 300
 _DATA = {"corpus_seed": 1234, "corpus_n": 2000, "image_seed": 4321, "image_n": 2000}
-_TRAIN = {"text": {"batch": 32, "lr": 1e-3}, "vision": {"batch": 32, "lr": 1e-3}}
+_TRAIN: dict[str, dict[str, Any]] = {"text": {"batch": 32, "lr": 1e-3}, "vision": {"batch": 32, "lr": 1e-3}}
 META_FILE = "zoo.json"
 
 

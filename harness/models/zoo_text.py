@@ -117,7 +117,7 @@ def pretraining_model(family: str, config: Any, recipe: dict[str, Any]) -> nn.Mo
     return transformers_class(_PRETRAINING.get(objective, text_family(family).mlm_class))(config)
 
 
-def base_encoder(family: str, model: nn.Module) -> nn.Module:
+def base_encoder(family: str, model: Any) -> Any:
     """The trained encoder as the plain base model METER loads (no pooler, no pre-training heads)."""
     from harness.models.text_families import model_from_config
 
@@ -132,7 +132,7 @@ def base_encoder(family: str, model: nn.Module) -> nn.Module:
 
 def train_text(family: str, recipe: dict[str, Any], tokenizer: Any, texts: list[str],
                pairs: list[tuple[str, str]], *, steps: int, batch: int, lr: float, seed: int,
-               on_step: OnStep | None = None) -> tuple[nn.Module, dict[str, float]]:
+               on_step: OnStep | None = None) -> tuple[Any, dict[str, float]]:
     """Pre-train the tiny ``family`` encoder by ``recipe``; returns (base model, stats)."""
     from harness.models.text_families import tiny_config
 

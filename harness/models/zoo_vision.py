@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -15,6 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.models.zoo_train import AttributeHeads, OnStep, normalise, run_steps
+
+if TYPE_CHECKING:
+    from harness.models.vision_families import VisionEncoder
 
 
 @dataclass
@@ -59,7 +62,7 @@ def _mixed_loss(heads: AttributeHeads, pooled: torch.Tensor, targets: dict[str, 
 
 def train_supervised(name: str, recipe: dict[str, Any], data: SceneSet, *, steps: int, batch: int, lr: float,
                      seed: int, on_step: OnStep | None = None,
-                     teacher: tuple[nn.Module, AttributeHeads] | None = None) -> tuple[nn.Module, dict[str, Any]]:
+                     teacher: tuple[VisionEncoder, AttributeHeads] | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Supervised scene labels from the pooled token (+ hard distillation from ``teacher`` through the
     distillation token when the recipe is ``distilled``). Returns (backbone, stats incl. the heads)."""
     from harness.models.vision_families import vision_meta

@@ -63,7 +63,7 @@ def save_text(hub: Path, repo_id: str, family: str, seed: int = 0) -> Path:
     spec = text_family(family)  # the tiny zoo's widths on the published vocabulary and special ids
     config = transformers_class(spec.config_class)(**{**spec.paper_config, **spec.tiny_extra, **TINY_TEXT})
     torch.manual_seed(seed)
-    model = mlm_model_from_config(family, config)  # the masked-LM model, as published checkpoints are
+    model: Any = mlm_model_from_config(family, config)  # the masked-LM model, as published checkpoints are
     from harness.models.weights import quiet_progress
 
     with quiet_progress():
@@ -82,12 +82,12 @@ def save_vision(hub: Path, repo_id: str, name: str, seed: int = 0) -> Path:
     from harness.models.weights import save_state_dict
 
     folder = snapshot_dir(hub, repo_id)
-    timm_name = timm_name(name)
     arch, kwargs = tiny_arch(name)
-    cfg = timm.models.get_pretrained_cfg(timm_name)
+    cfg = timm.models.get_pretrained_cfg(timm_name(name))
     num_classes = int(getattr(cfg, "num_classes", 1000) or 1000)
     torch.manual_seed(seed)
     size = native_image_size(name, "rehearsal")
+    model: torch.nn.Module
     if vision_meta(name).family == "timm-volo":
         from timm.models.volo import VOLO
 

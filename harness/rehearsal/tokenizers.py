@@ -27,9 +27,10 @@ def _wordpiece_vocab(total: int) -> list[str]:
 
 
 def bert_like(out: Path, family: str) -> None:
-    from transformers import BertTokenizer, ElectraTokenizer
+    import transformers
 
-    cls = ElectraTokenizer if family == "electra" else BertTokenizer
+    # By name: transformers 5 maps ElectraTokenizer lazily (no module of its own, unknown to mypy).
+    cls = getattr(transformers, "ElectraTokenizer" if family == "electra" else "BertTokenizer")
     vocab = {t: i for i, t in enumerate(_wordpiece_vocab(30522))}
     cls(vocab=vocab, do_lower_case=True, model_max_length=512).save_pretrained(out)
 

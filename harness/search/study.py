@@ -61,7 +61,7 @@ def make_sampler(spec: SearchSpec, seed: int | None = None) -> optuna.samplers.B
     import optuna
 
     s = spec.sampler.model_copy(update={"seed": seed}) if seed is not None else spec.sampler
-    startup = {} if s.n_startup_trials is None else {"n_startup_trials": s.n_startup_trials}
+    startup: dict[str, Any] = {} if s.n_startup_trials is None else {"n_startup_trials": s.n_startup_trials}
     if s.name == "tpe":
         return optuna.samplers.TPESampler(seed=s.seed, **startup)
     if s.name == "random":

@@ -145,7 +145,7 @@ def _as_json(value: Any) -> str | None:
 
 def _from_job(row: dict[str, Any]) -> dict[str, Any]:
     """``spec`` may be a JobSpec: it fills the identity columns the caller left out."""
-    job = row.get("spec")
+    job: Any = row.get("spec")  # a JobSpec or its JSON (store is below spec: read by attribute)
     if not hasattr(job, "run_id") or not hasattr(job, "factors"):
         return row
     filled = {"run_id": job.run_id, "grid": job.grid, "stage": job.stage, "task": job.task,
@@ -196,7 +196,7 @@ def normalise_metrics(run_id: str, rows: Sequence[Mapping[str, Any]]) -> dict[st
         for key in ("split", "metric"):
             if not row.get(key):
                 raise RowError(f"metrics row {i} of run {run_id}: '{key}' is required")
-        value = row.get("value")
+        value: Any = row.get("value")  # checked to be a number just below
         if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
             raise RowError(f"metrics row {i} of run {run_id}: 'value' must be a number, got {value!r}")
         step = row.get("step")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 
 def _duration(seconds: float) -> str:
@@ -17,10 +17,16 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
+class _Stream(Protocol):
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
 class LineProgress:
     """tqdm's ``update`` / ``set_postfix`` / ``close``, printed as one line every ``every_s`` seconds."""
 
-    def __init__(self, total: int, initial: int = 0, every_s: float = 30.0, stream: TextIO | None = None,
+    def __init__(self, total: int, initial: int = 0, every_s: float = 30.0, stream: _Stream | None = None,
                  clock: Any = time.monotonic) -> None:
         self.total, self.n, self.every_s = total, initial, every_s
         self.stream = stream if stream is not None else sys.stderr
