@@ -137,7 +137,7 @@ def summary(bare: list[tuple[Clock, Clock]], harness: list[tuple[Clock, Clock]],
 
 
 # Where the trainer's own per-step work lives (everything else is the model and the optimizer, as in the bare loop).
-HARNESS_CODE = ("accelerate/", "harness/train/loop.py", "harness/train/record.py", "harness/train/progress_line.py",
+HARNESS_CODE = ("accelerate/", "harness/train/loop.py", "harness/train/record.py", "harness/progress.py",
                 "harness/train/optim.py", "harness/train/checkpoint.py")
 
 

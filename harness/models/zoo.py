@@ -204,11 +204,12 @@ def ensure_zoo(names: list[tuple[str, str]] | None = None, *, progress: bool = T
 
 
 def _build(root: Path, todo: list[tuple[str, str]], progress: bool) -> None:
-    from tqdm.auto import tqdm
+    from harness.progress import progress_bar
 
     steps = zoo_steps()
     data: dict[str, Any] = {}  # corpus and images, made once for all entries
-    with tqdm(total=steps * len(todo), disable=not progress, desc="tiny zoo", unit="step") as bar:
+    # A bar on a terminal, lines in redirected output (never carriage returns in a log).
+    with progress_bar(steps * len(todo), disable=not progress, desc="tiny zoo") as bar:
         for kind, name in todo:
             with _locked(root, f"{kind}-{name}"):
                 if entry_dir(kind, name).is_dir():  # another process built it while we waited

@@ -17,12 +17,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from harness.progress import progress_bar
 from harness.train import checkpoint, speed
 from harness.train.errors import StopTraining, TrainingFailed
 from harness.train.flops import mfu, peak_flops, peak_memory_mb
 from harness.train.interrupt import Interrupt
 from harness.train.optim import build_optimizer, build_scheduler, current_lrs, fused_adamw
-from harness.train.progress_line import progress_bar
 from harness.train.record import ProgressFile
 from harness.train.settings import TrainSettings
 from harness.train.tracking import Trackers

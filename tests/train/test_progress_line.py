@@ -9,8 +9,8 @@ import pytest
 import torch
 from train_toys import settings, toy_parts
 
+from harness.progress import LineProgress, progress_bar
 from harness.train.loop import Trainer
-from harness.train.progress_line import LineProgress, progress_bar
 
 torch.set_num_threads(1)
 
@@ -50,3 +50,19 @@ def test_trainer_off_a_tty_writes_lines_not_a_bar(tmp_path: Path, capsys: pytest
     Trainer(toy_parts(8), settings(total_steps=12, log_every=4), tmp_path, "toy-run").run()
     err = capsys.readouterr().err
     assert "\r" not in err and "step 12/12 (100%)" in err
+
+
+def test_phases_each_get_a_closing_line_and_with_closes_once() -> None:
+    """The tiny-zoo build's use: one line when each entry ends (set_description), one at the end."""
+    clock, out = _Clock(), io.StringIO()
+    with LineProgress(total=4, every_s=30.0, stream=out, clock=clock, desc="tiny zoo") as bar:
+        bar.set_description("tiny zoo: text bert")
+        clock.now = 2.0
+        bar.update(2)
+        bar.set_description("tiny zoo: vision vit")
+        clock.now = 4.0
+        bar.update(2)
+        bar.close()
+    lines = out.getvalue().splitlines()
+    assert lines == ["tiny zoo: text bert: step 2/4 (50%) 1.00 step/s elapsed 0m02s eta 0m02s",
+                     "tiny zoo: vision vit: step 4/4 (100%) 1.00 step/s elapsed 0m04s"]
