@@ -158,6 +158,19 @@ TASKS = Registry("task", TaskMeta, ("harness.train.catalog",))
 DATASETS = Registry("dataset", DatasetMeta, ("harness.data.catalog",))
 EXECUTORS = Registry("executor", ExecutorMeta, ("harness.dispatch.catalog",))
 
+
+
+def default_dataset(task: str) -> str:
+    """The dataset fine-tuning ``task`` reads when its section names none: its registration's ``dataset``,
+    else that of the task whose data it reads (a plug-in registered with ``reads=``)."""
+    meta = TASKS.get(task).meta
+    if meta.dataset is not None:
+        return meta.dataset
+    if meta.reads is not None and meta.reads != task:
+        return default_dataset(meta.reads)
+    raise ValueError(f"task '{task}' is registered without a default dataset: set finetune.{task}.dataset")
+
+
 REGISTRIES: dict[str, Registry[Any]] = {
     "vision": VISION_ENCODERS,
     "text": TEXT_ENCODERS,

@@ -1,6 +1,6 @@
 """``harness plan grids/X.yaml``: the jobs a grid compiles into, their status and cost.
 
-Cost (harness/spec/cost.py): parameters of the job's own model (the count `harness ls --params`
+Cost (harness/dispatch/cost.py): parameters of the job's own model (the count `harness ls --params`
 prints), FLOPs, steps from the task's own dataset size, GPU-hours, the per-device batch and
 accumulation, and the estimated peak memory per GPU; a job whose estimate exceeds its time_min
 is named with the requeues it needs.
@@ -32,7 +32,7 @@ def job_status(results: Path) -> dict[str, str]:
 
 
 def plan_rows(grid: Any, status: dict[str, str]) -> list[dict[str, Any]]:
-    from harness.spec.cost import job_cost, time_warning
+    from harness.dispatch.cost import job_cost, time_warning
 
     rows = []
     for job in grid.jobs:

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from harness.data.sources import TaskTable, concat_tables
+from harness.data.splits import ARROW_FILES
 
 _STRINGS, _INTS = pa.list_(pa.string()), pa.list_(pa.int64())
 # The canonical column types per kind. Files written the way ViLT's/METER's own writers write them
@@ -54,24 +55,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 KIND = {"coco": "caption", "f30k": "caption", "sbu": "caption", "gcc": "caption", "vg": "vg",
         "vqav2": "vqa", "nlvr2": "nlvr2", "snli-ve": "snli"}
-_COCO, _F30K = "coco_caption_karpathy_", "f30k_caption_karpathy_"
-# "dataset/split" → file stems; "{i}" marks numbered shards (sbu_0, sbu_1, ...). METER's use:
-# pre-training = coco train+restval, vg, sbu, gcc; retrieval val/test = the Karpathy test split.
+# "dataset/split" → file stems, from the dataset catalog's table (where the registry's metadata reads it too).
 DEFAULT_SPLITS: dict[str, tuple[str, ...]] = {
-    "coco/train": (_COCO + "train", _COCO + "restval"), "coco/val": (_COCO + "test",),
-    "coco/test": (_COCO + "test",), "coco/karpathy_val": (_COCO + "val",),
-    "f30k/train": (_F30K + "train", _F30K + "val"), "f30k/val": (_F30K + "test",), "f30k/test": (_F30K + "test",),
-    "vg/train": ("vg",), "sbu/train": ("sbu_{i}",),
-    "gcc/train": ("conceptual_caption_train_{i}",), "gcc/val": ("conceptual_caption_val_{i}",),
-    # ViLT/METER train on train + (most of) val and keep a small rest_val for validation.
-    "vqav2/train": ("vqav2_train", "vqav2_trainable_val"), "vqav2/val": ("vqav2_rest_val",),
-    "vqav2/test": ("vqav2_test",), "vqav2/test-dev": ("vqav2_test-dev",),
-    # METER's own split names too: NLVR2 dev and test-P (= test1), SNLI-VE dev.
-    "nlvr2/train": ("nlvr2_train",), "nlvr2/val": ("nlvr2_dev",), "nlvr2/dev": ("nlvr2_dev",),
-    "nlvr2/test": ("nlvr2_test1",), "nlvr2/test-p": ("nlvr2_test1",),
-    "snli-ve/train": ("snli_train",), "snli-ve/val": ("snli_dev",), "snli-ve/dev": ("snli_dev",),
-    "snli-ve/test": ("snli_test",),
-}
+    f"{dataset}/{split}": stems for dataset, splits in ARROW_FILES.items() for split, stems in splits.items()}
 VQA_VOCAB_FILE = "vqav2_answers.json"  # written by `harness data convert vqav2`: answer list, label order
 VQA_DEFAULT_ANSWERS = 3129
 

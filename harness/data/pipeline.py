@@ -22,10 +22,10 @@ from typing import Any
 
 import torch
 
-from harness.data.catalog import DEFAULT_DATASET
 from harness.data.collate import ImageTransform, tokenize
 from harness.data.loaders import Collator, KeySampler, SeededDataset
 from harness.data.sources import TaskTable, concat_tables, synthetic_tables
+from harness.registry import default_dataset
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def load_table(exp: Any, task: str, split: str, image_size: int, dataset: str | 
         names = exp.pretrain.datasets if exp.pretrain is not None else ("coco", "vg", "sbu", "gcc")
         return concat_tables([arrow_table(data, name, "pretrain", split) for name in names])
     ft = exp.finetune.get(task)
-    name = dataset or (ft.dataset if ft is not None and ft.dataset else None) or DEFAULT_DATASET[form]
+    name = dataset or (ft.dataset if ft is not None and ft.dataset else None) or default_dataset(form)
     return arrow_table(data, name, form, split)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from harness.data.config import SyntheticSpec
+from harness.data.splits import SYNTHETIC_SPLITS
 from harness.data.synthetic import Scene, captions_for, render_scenes, sample_scenes, scene_rng
 from harness.data.synthetic_tasks import (
     annotator_answers,
@@ -35,7 +36,7 @@ from harness.data.synthetic_tasks import (
 )
 from harness.data.vqa import soft_scores
 
-SPLITS = ("train", "val", "test")
+SPLITS = SYNTHETIC_SPLITS
 CACHE_VERSION = 2
 
 

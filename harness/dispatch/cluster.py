@@ -8,11 +8,10 @@ Keys it sets override the job's ``resources`` block; keys it leaves out take the
     time_min: 30              # --time, minutes
     array_parallelism: 2      # at most this many tasks of one array run at once (%N)
 
-``check_requests`` compares resolved requests with what the cluster reports (``ClusterInfo``:
-partitions, GPUs per node, time limits, accounts, QOS, MaxArraySize) so that a bad request
-fails here, naming the profile key, instead of pending forever in the queue.
-
-Torch-free; the live cluster is read by ``harness.dispatch.clusterinfo.ClusterInfo``.
+``harness.dispatch.clusterinfo.check_requests`` compares resolved requests with what the live cluster
+reports (partitions, GPUs per node, time limits, accounts, QOS, MaxArraySize) so that a bad request
+fails there, naming the profile key, instead of pending forever in the queue. That module reads the
+cluster and imports this one, never the other way round. Torch-free.
 """
 
 from __future__ import annotations
@@ -23,15 +22,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import UserError
-
-if TYPE_CHECKING:
-    from harness.dispatch.clusterinfo import ClusterInfo
 
 # Text that would run as shell if it reached the sbatch file: a new line starts a new command,
 # ';' chains one, '$(' and '`' substitute one.
@@ -241,24 +237,6 @@ def resolve_request(resources: Any, profile: ClusterProfile) -> SlurmRequest:
     )
 
 
-def check_requests(profile: ClusterProfile, requests: Sequence[SlurmRequest], info: ClusterInfo) -> None:
-    """Raise ClusterError listing every way ``requests`` would be refused by the cluster ``info``."""
-    problems: list[str] = []
-    src = profile.source
-    if profile.account is not None and info.accounts is not None and profile.account not in info.accounts:
-        hint = name_hint(profile.account, info.accounts)
-        problems.append(f"{src}: account: unknown account '{profile.account}'{hint}")
-    if profile.qos is not None and info.qos is not None and profile.qos not in info.qos:
-        problems.append(f"{src}: qos: unknown QOS '{profile.qos}'{name_hint(profile.qos, info.qos)}")
-    if profile.max_array_size is not None and profile.max_array_size > info.max_array_size:
-        problems.append(f"{src}: max_array_size: {profile.max_array_size} is above the cluster's MaxArraySize "
-                        f"{info.max_array_size}")
-    for request in dict.fromkeys(requests):
-        problems += info.refusals(request, src)
-    if problems:
-        raise ClusterError(list(dict.fromkeys(problems)))
-
-
 def name_hint(name: str, known: Sequence[str] | frozenset[str]) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.5)
     return f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(sorted(known))}"
@@ -268,7 +246,6 @@ __all__ = [
     "ClusterError",
     "ClusterProfile",
     "SlurmRequest",
-    "check_requests",
     "check_shell_safe",
     "find_profile",
     "known_profiles",

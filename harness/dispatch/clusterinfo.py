@@ -2,15 +2,17 @@
 
 ``ClusterInfo.parse`` works on the commands' text (tests feed it canned text); ``query`` runs
 them. ``refusals`` lists why the cluster would refuse a request, so that a bad request fails
-before anything is submitted instead of pending forever.
+before anything is submitted instead of pending forever; ``check_requests`` gathers them for a
+profile's requests.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.dispatch.cluster import ClusterError, SlurmRequest, name_hint
+from harness.dispatch.cluster import ClusterError, ClusterProfile, SlurmRequest, name_hint
 
 
 @dataclass(frozen=True)
@@ -180,3 +182,21 @@ def cluster_answers() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0 and bool(done.stdout.strip())
+
+
+def check_requests(profile: ClusterProfile, requests: Sequence[SlurmRequest], info: ClusterInfo) -> None:
+    """Raise ClusterError listing every way ``requests`` would be refused by the cluster ``info``."""
+    problems: list[str] = []
+    src = profile.source
+    if profile.account is not None and info.accounts is not None and profile.account not in info.accounts:
+        hint = name_hint(profile.account, info.accounts)
+        problems.append(f"{src}: account: unknown account '{profile.account}'{hint}")
+    if profile.qos is not None and info.qos is not None and profile.qos not in info.qos:
+        problems.append(f"{src}: qos: unknown QOS '{profile.qos}'{name_hint(profile.qos, info.qos)}")
+    if profile.max_array_size is not None and profile.max_array_size > info.max_array_size:
+        problems.append(f"{src}: max_array_size: {profile.max_array_size} is above the cluster's MaxArraySize "
+                        f"{info.max_array_size}")
+    for request in dict.fromkeys(requests):
+        problems += info.refusals(request, src)
+    if problems:
+        raise ClusterError(list(dict.fromkeys(problems)))

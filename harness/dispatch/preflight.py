@@ -97,7 +97,8 @@ def check_weights(jobs: Sequence[Any], report: Preflight) -> None:
 
 def job_reads(job: Any) -> list[tuple[str, str]]:
     """(dataset, split) of every Arrow split the job reads: training, evaluation, zero-shot retrieval."""
-    from harness.data.catalog import DEFAULT_DATASET, ZERO_SHOT_SPLIT
+    from harness.registry import default_dataset
+    from harness.spec.splits import ZERO_SHOT_SPLIT
 
     exp = job.experiment
     if job.stage == "pretrain":
@@ -106,7 +107,7 @@ def job_reads(job: Any) -> list[tuple[str, str]]:
             reads.append((exp.pretrain.zero_shot, ZERO_SHOT_SPLIT))
         return reads
     ft = exp.finetune[job.task]
-    dataset = ft.dataset or DEFAULT_DATASET[job.task]
+    dataset = ft.dataset or default_dataset(job.task)
     return [(dataset, "train"), *((dataset, split) for split in ft.eval_splits)]
 
 
@@ -166,7 +167,7 @@ def check_resources(jobs: Sequence[Any], executor: Any, report: Preflight) -> No
 
 
 def check_time(jobs: Sequence[Any], report: Preflight) -> None:
-    from harness.spec.cost import job_cost, time_warning
+    from harness.dispatch.cost import job_cost, time_warning
 
     for job in jobs:
         warning = time_warning(job, job_cost(job, with_params=False))

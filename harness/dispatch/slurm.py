@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.dispatch import JobEvent, OnProgress
-from harness.dispatch.cluster import ClusterProfile, SlurmRequest, check_requests, load_profile, resolve_request
+from harness.dispatch.cluster import ClusterProfile, SlurmRequest, load_profile, resolve_request
 from harness.dispatch.queue import (
     SUBMISSIONS,
     active_jobs,
@@ -114,7 +114,7 @@ class SlurmExecutor:
 
     def prepare(self, jobs: Sequence[JobSpec]) -> list[tuple[ArrayPlan, dict[str, Any]]]:
         """The arrays to submit with their sbatch parameters; ClusterError on any problem."""
-        from harness.dispatch.clusterinfo import ClusterInfo
+        from harness.dispatch.clusterinfo import ClusterInfo, check_requests
 
         profile = self.profile
         info = self.info or ClusterInfo.query()

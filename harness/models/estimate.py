@@ -1,7 +1,7 @@
 """Torch-free size estimates of a ModelSpec: encoder dimensions and forward FLOPs per image-text pair.
 
 Every encoder layer costs as a ViT/BERT layer at its output grid. Used by the plan's cost model
-(harness/spec/cost.py) and as the fallback of ``harness.models.params.flops_per_sample``.
+(harness/dispatch/cost.py) and as the fallback of ``harness.models.params.flops_per_sample``.
 """
 
 from __future__ import annotations

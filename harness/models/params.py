@@ -75,7 +75,7 @@ def _counted_flops(spec: ModelSpec, image_size: int, text_len: int) -> float:
 def print_paper_params() -> None:
     """Build METER-CLIP-ViT-B (CLIP-ViT-B/16 + RoBERTa-base at its 288 px pre-training resolution, random
     weights, meta device) and print its counts: the number `harness plan grids/main.yaml --profile paper`
-    shows for that pre-training job (one cost model, harness/spec/cost.py)."""
+    shows for that pre-training job (one cost model, harness/dispatch/cost.py)."""
     spec = ModelSpec(**PAPER_SPEC)
     counts = parameter_counts(spec, objectives=("mlm", "itm"), image_size=PAPER_PRETRAIN_SIZE)
     print(f"METER-CLIP-ViT-B/16 + RoBERTa-base, co-attention ×6, width 768, {PAPER_PRETRAIN_SIZE}px "

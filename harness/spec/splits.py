@@ -8,27 +8,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from harness.registry import DATASETS, default_dataset
 from harness.spec.document import GridDocument, did_you_mean
 from harness.spec.errors import Issue
 from harness.spec.report import ReportSpec
 
+# Zero-shot retrieval after pre-training evaluates this split of pretrain.zero_shot's dataset.
+ZERO_SHOT_SPLIT = "test"
+
 
 def dataset_splits(data: Any, dataset: str) -> list[str]:
-    """The split names ``dataset`` has under ``data`` (synthetic: every task form has train/val/test)."""
+    """The split names ``dataset`` has under ``data`` (synthetic: every task form has train/val/test), read
+    from the dataset registry's metadata (harness/data/splits.py) plus the grid's data.splits."""
     if data.source == "synthetic":
-        from harness.data.synthetic_data import SPLITS
-
-        return list(SPLITS)
-    from harness.data.arrow import DEFAULT_SPLITS
-
-    keys = [*DEFAULT_SPLITS, *data.splits]
-    return list(dict.fromkeys(k.split("/", 1)[1] for k in keys if k.split("/", 1)[0] == dataset))
+        return list(DATASETS.get("synthetic").meta.split_names())
+    own = DATASETS.get(dataset).meta.split_names() if dataset in DATASETS else ()
+    extra = [k.split("/", 1)[1] for k in data.splits if k.split("/", 1)[0] == dataset]
+    return list(dict.fromkeys([*own, *extra]))
 
 
 def evaluated_splits(jobs: Sequence[Any]) -> dict[str, set[str]]:
     """task ("pretrain" for zero-shot retrieval) → the splits some job of the grid evaluates."""
-    from harness.data.catalog import ZERO_SHOT_SPLIT
-
     out: dict[str, set[str]] = {}
     for job in jobs:
         exp = job.experiment
@@ -41,8 +41,6 @@ def evaluated_splits(jobs: Sequence[Any]) -> dict[str, set[str]]:
 
 
 def eval_split_issues(doc: GridDocument, jobs: Sequence[Any]) -> list[Issue]:
-    from harness.data.catalog import DEFAULT_DATASET
-
     issues: list[Issue] = []
     seen: set[tuple[Any, ...]] = set()
     for job in jobs:
@@ -50,7 +48,7 @@ def eval_split_issues(doc: GridDocument, jobs: Sequence[Any]) -> list[Issue]:
             continue
         exp, task = job.experiment, job.task
         ft = exp.finetune[task]
-        dataset = ft.dataset or DEFAULT_DATASET[task]
+        dataset = ft.dataset or default_dataset(task)
         key = (task, dataset, exp.data.source, tuple(sorted(exp.data.splits)), ft.eval_splits)
         if key in seen:
             continue

@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from harness.data.catalog import ZERO_SHOT_SPLIT
 from harness.paths import run_dir, trackers_dir
 from harness.spec.schema import JobSpec
+from harness.spec.splits import ZERO_SHOT_SPLIT
 from harness.train.errors import TrainingFailed
 from harness.train.flops import train_flops_per_sample
 from harness.train.loop import MetricRow, TrainParts

@@ -34,11 +34,14 @@ _objective("mim-regression", "mim:PatchRegression", "masked patch regression (Vi
 _objective("span-corruption", "span:SpanCorruption",
            "T5-style span corruption through the decoder (encoder-decoder only)", needs_decoder=True)
 
-# head_mult: the paper's head LR multiplier; metric: what the report ranks by.
-_task("vqa", "vqa:VQA", "VQAv2: soft-score BCE over the answer vocabulary", head_mult=50, metric="vqa_score")
+# head_mult: the paper's head LR multiplier; metric: what the report ranks by; dataset: what it reads when the
+# grid's finetune section names none.
+_task("vqa", "vqa:VQA", "VQAv2: soft-score BCE over the answer vocabulary", head_mult=50, metric="vqa_score",
+      dataset="vqav2")
 _task("nlvr2", "nlvr2:NLVR2", "NLVR2: two images and a statement → true/false", head_mult=10, metric="accuracy",
-      images=2)
+      images=2, dataset="nlvr2")
 _task("snli-ve", "snli_ve:VisualEntailment",
-      "SNLI-VE: image premise + hypothesis → entailment/neutral/contradiction", head_mult=10, metric="accuracy")
+      "SNLI-VE: image premise + hypothesis → entailment/neutral/contradiction", head_mult=10, metric="accuracy",
+      dataset="snli-ve")
 _task("retrieval", "retrieval:Retrieval", "image-text retrieval: 1 positive + k negatives, rank head", head_mult=5,
-      metric="ir_r1")
+      metric="ir_r1", dataset="f30k")

@@ -41,7 +41,7 @@ def canned_info(**overrides: str | None) -> ClusterInfo:
 
 
 def refusal(profile: ClusterProfile, resources: ResourcesSpec, info: ClusterInfo | None = None) -> str:
-    from harness.dispatch.cluster import check_requests
+    from harness.dispatch.clusterinfo import check_requests
 
     with pytest.raises(ClusterError) as caught:
         check_requests(profile, [resolve_request(resources, profile)], info or canned_info())
@@ -61,7 +61,7 @@ def test_parse_reads_partitions_gpus_limits_and_accounts() -> None:
 
 
 def test_a_request_that_fits_passes() -> None:
-    from harness.dispatch.cluster import check_requests
+    from harness.dispatch.clusterinfo import check_requests
 
     profile = ClusterProfile(partition="gpu", account="meter", qos="high", source="ok.yaml")
     request = resolve_request(ResourcesSpec(gpus_per_node=8, cpus_per_task=10, mem_gb=400, time_min=2880), profile)

@@ -110,3 +110,27 @@ def test_plan_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "grids/text_encoders.yaml", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 18 and {r["status"] for r in rows} <= {"new", "done", "failed", "running"}
+
+
+def test_default_dataset_follows_the_task_it_reads() -> None:
+    """A task's default dataset is registry metadata (spec reads it without importing data); a plug-in task
+    that reads another task's samples (``reads=``) reads that task's dataset too."""
+    from harness.registry import TASKS, default_dataset
+
+    assert default_dataset("vqa") == "vqav2" and default_dataset("retrieval") == "f30k"
+
+    @TASKS.register("test-vqa-reader", "reads VQA's samples", reads="vqa")
+    def _reader(**kw):  # type: ignore[no-untyped-def]
+        return None
+
+    @TASKS.register("test-no-data", "reads its own form, names no dataset")
+    def _orphan(**kw):  # type: ignore[no-untyped-def]
+        return None
+
+    try:
+        assert default_dataset("test-vqa-reader") == "vqav2"
+        with pytest.raises(ValueError, match="set finetune.test-no-data.dataset"):
+            default_dataset("test-no-data")
+    finally:
+        TASKS._entries.pop("test-vqa-reader")
+        TASKS._entries.pop("test-no-data")

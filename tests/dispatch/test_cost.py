@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.dispatch.cost import job_cost, time_warning
 from harness.spec.compile import compile_grid
-from harness.spec.cost import job_cost, time_warning
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = ROOT / "grids" / "main.yaml"

@@ -3,10 +3,15 @@
 One cost model: parameters are counted on the job's own model built on PyTorch's ``meta`` device
 (``harness.models.params``, the same count ``harness ls --params`` prints), FLOPs come from that
 transformer estimate of ``harness.models.estimate`` (training 3× a forward). Epoch-based
-fine-tuning is costed with its own dataset's training size (``harness.data.catalog``), counted in
+fine-tuning is costed with its own dataset's training size (the dataset registry's ``train_size``), counted in
 optimiser steps as the trainer counts them (``steps_for_epochs``). Peak memory is an estimate
 (weights, gradients and AdamW states in fp32, plus activations of one per-device batch); it is
 good to a factor of about 1.5, enough to see that 512 pairs per GPU cannot fit.
+
+Why it lives in dispatch: it counts parameters on the job's real model (models), reads the training
+sizes of datasets and converts epochs to steps as the trainer does (train) — all layers below
+dispatch, where its two callers are (``harness plan`` and the preflight's time check). In spec, the
+bottom layer, it could only have done so against the layering.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.models.estimate import analytic_flops, encoder_dims, image_tokens
-from harness.registry import DATASETS
+from harness.registry import DATASETS, default_dataset
 from harness.spec.schema import ExperimentSpec, JobSpec
 
 # What a task head needs to be built (the real sizes come from the data at run time).
@@ -54,10 +59,8 @@ def _params(model_json: str, objectives: tuple[str, ...], task: str | None, imag
 
 def train_size(exp: ExperimentSpec, task: str) -> int:
     """Training samples per epoch of ``task``'s dataset (one per question / statement / caption)."""
-    from harness.data.catalog import DEFAULT_DATASET
-
     ft = exp.finetune[task]
-    name = ft.dataset or DEFAULT_DATASET[task]
+    name = ft.dataset or default_dataset(task)
     if name == "synthetic":
         syn = exp.data.synthetic
         per_image = {"vqa": syn.questions_per_image, "nlvr2": syn.statements_per_image,
