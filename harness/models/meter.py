@@ -95,6 +95,9 @@ class MeterModel(nn.Module):
             return
         for module in declaring_modules(self, ("random", "head")):
             init_new_weights(module, std)
+        # METER: the second image's type embedding starts as the image's, also without VLP (the
+        # re-initialisation above drew row 2 afresh).
+        self.inputs.init_second_image()
 
     @torch.no_grad()
     def patch_grid(self) -> mim.PatchGrid:

@@ -123,6 +123,15 @@ def test_load_pretrained_vlp_for_fine_tuning() -> None:
     torch.testing.assert_close(types[1], pretrained.inputs.type_embed.weight[1])
 
 
+def test_second_image_type_starts_as_the_image_type_without_vlp() -> None:
+    """METER copies the image type into the NLVR2 second-image type also when fine-tuning from the
+    encoders alone; the width-scaled re-initialisation of new modules must not draw it afresh."""
+    model = tiny_model(tasks={"nlvr2": {}})  # width 32: new modules are re-initialised
+    types = model.inputs.type_embed.weight
+    torch.testing.assert_close(types[2], types[1])
+    assert not torch.allclose(types[0], types[1])
+
+
 def test_mean_pooled_encoder_without_cls() -> None:
     """Swin-like encoders: no CLS token, image pooled by mean; MIM grid has no extra tokens."""
     model = tiny_model(objectives=("itm", "mim-regression"), cls=False)
