@@ -56,6 +56,8 @@ class ArchitectureMeta:
 @dataclass(frozen=True)
 class ObjectiveMeta:
     needs_decoder: bool = False  # only valid with an architecture that has a decoder
+    # Its head scores image-text pairs (ITM), so a pre-training with it records zero-shot retrieval.
+    ranks_pairs: bool = False
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,11 @@ import pandas as pd
 
 from harness.spec.report import ReportMetric, ReportSpec, join_label
 from harness.spec.schema import JobSpec
+from harness.spec.splits import records_zero_shot
 
+# A cell whose runs cannot record the metric by design (zero-shot retrieval after a pre-training
+# without an ITM head): not a missing result, and the paper's tables leave such cells blank too.
+NOT_APPLICABLE = "n/a"
 BASELINE_METRICS = {"baseline_chance": "chance", "baseline_blind": "blind"}
 
 
@@ -63,7 +67,7 @@ class Cell:
             return "ok" if self.n == len(self.expected) else "partial"
         if not self.expected:
             return "not in grid"
-        for reason in ("failed", "running", "blocked", "cancelled", "pruned", "no value"):
+        for reason in ("failed", "running", "blocked", "cancelled", "pruned", "no value", NOT_APPLICABLE):
             if self.states.get(reason):
                 return reason
         return "missing"
@@ -157,7 +161,16 @@ def final_values(metrics: pd.DataFrame, metric: ReportMetric, split_of: dict[str
     return {r: v for r, v in zip(last["run_id"], last["value"].astype(float), strict=True) if math.isfinite(v)}
 
 
-def _why_missing(run_id: str, status: dict[str, str], parent: dict[str, str | None]) -> str:
+def cannot_record(job: JobSpec, metric: ReportMetric) -> bool:
+    """Whether ``job`` cannot record ``metric`` whatever happens (see NOT_APPLICABLE)."""
+    exp = job.experiment
+    return metric.task == "pretrain" and exp is not None and exp.pretrain is not None \
+        and not records_zero_shot(exp.pretrain)
+
+
+def _why_missing(run_id: str, status: dict[str, str], parent: dict[str, str | None], cannot: set[str]) -> str:
+    if run_id in cannot:
+        return NOT_APPLICABLE
     state = status.get(run_id)
     if state == "done":
         return "no value"  # finished but never recorded this metric/split
@@ -182,6 +195,7 @@ def build_cells(jobs: Sequence[JobSpec], report: ReportSpec, status: dict[str, s
         values = final_values(metrics, metric, {job.run_id: split_for(job, metric) for job in feeding})
         runs_of = _runs_by_cell(feeding, report)
         paper_runs = {job.run_id for job in feeding if in_paper_setting(job)}
+        cannot = {job.run_id for job in feeding if cannot_record(job, metric)}
         for row_lv in row_levels:
             for col_lv in column_levels:
                 expected = runs_of(row_lv, col_lv)
@@ -190,7 +204,7 @@ def build_cells(jobs: Sequence[JobSpec], report: ReportSpec, status: dict[str, s
                 cells[(row, column, metric.name)] = Cell(
                     row, column, metric, levels, expected,
                     values=tuple(values[r] * metric.scale for r in expected if r in values),
-                    states=Counter(_why_missing(r, status, parent) for r in expected if r not in values),
+                    states=Counter(_why_missing(r, status, parent, cannot) for r in expected if r not in values),
                     paper=reference_value(report, row, column, metric.name),
                     paper_setting=bool(expected) and all(r in paper_runs for r in expected))
     rows = [join_label(lv) for lv in row_levels]

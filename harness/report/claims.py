@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from harness.report.cells import Cell
+from harness.report.cells import NOT_APPLICABLE, Cell
 from harness.report.significance import TEST_NAME, Contrast, adjust, contrast
 from harness.spec.report import ReportClaim
 
@@ -105,7 +105,7 @@ def _judge_best(claim: ReportClaim, rows: Sequence[str], groups: list[tuple[str,
     for metric, column in groups:
         # A row that never records this metric (e.g. zero-shot retrieval after MLM-only pre-training) is no
         # rival here; one that has not run yet still is.
-        rivals = [r for r in others if cell(r, column, metric).state not in ("no value", "not in grid")]
+        rivals = [r for r in others if cell(r, column, metric).state not in ("no value", "not in grid", NOT_APPLICABLE)]
         expected += len(rivals)
         mine = [cell(r, column, metric) for r in claim.rows]
         mine = [c for c in mine if c.mean is not None]

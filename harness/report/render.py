@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Callable
 
-from harness.report.cells import Cell
+from harness.report.cells import NOT_APPLICABLE, Cell
 from harness.report.findings import claims_section, contrasts_section
 from harness.report.significance import interval95
 from harness.report.stats import NOISE_RULE
@@ -24,6 +24,8 @@ def status_text(cell: Cell) -> str:
     """What a cell without any value says instead: failed, running, missing..."""
     if not cell.expected:
         return "not in grid"
+    if cell.state == NOT_APPLICABLE and len(cell.states) == 1:
+        return NOT_APPLICABLE
     if len(cell.states) == 1:
         state, count = next(iter(cell.states.items()))
         return f"{state} ({count})"
@@ -31,6 +33,8 @@ def status_text(cell: Cell) -> str:
 
 
 def _number(cell: Cell) -> str:
+    if not cell.metric.ranked and all(float(v).is_integer() for v in cell.values):
+        return f"{cell.mean:g}"  # a count (answers written), not a score
     text = f"{cell.mean:.2f}"
     return text + (f" ± {cell.std:.2f}" if cell.std is not None else "")
 
@@ -82,7 +86,7 @@ def legend_lines(table: ReportTable, *, intervals: bool = True) -> list[str]:
 
 
 def _interval(cell: Cell) -> str:
-    found = interval95(cell)
+    found = interval95(cell) if cell.metric.ranked else None  # a count has no interval worth showing
     return "" if found is None else f" [{found[0]:.2f}, {found[1]:.2f}]"
 
 
@@ -128,7 +132,9 @@ def markdown(table: ReportTable) -> str:
         for c, m, kind in columns]
     lines = [f"# {spec.title or table.grid}", ""]
     source = f" · reproduces {spec.paper}" if spec.paper else ""
-    lines += [f"Grid `{table.grid}`{source} · {table.measured} of {len(table.cells)} cells measured", ""]
+    expected = len(table.cells) - table.not_applicable
+    na = f" ({table.not_applicable} n/a: no run can record them)" if table.not_applicable else ""
+    lines += [f"Grid `{table.grid}`{source} · {table.measured} of {expected} cells measured{na}", ""]
     lines += [_md_row(head), "|" + "|".join([" --- "] + [" ---: "] * len(columns)) + "|"]
     for row in table.rows:
         lines.append(_md_row([row or ALL_ROW, *row_values(table, row, columns, _md_value)]))

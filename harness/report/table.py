@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.report.cells import Cell, baselines, build_cells
+from harness.report.cells import NOT_APPLICABLE, Cell, baselines, build_cells
 from harness.report.claims import Verdict, judge
 from harness.report.significance import Contrast, adjust, contrast
 from harness.report.stats import RankAgreement, kendall, mark_best, noise_notes
@@ -56,6 +56,11 @@ class ReportTable:
     def measured(self) -> int:
         return sum(1 for c in self.cells.values() if c.mean is not None)
 
+    @property
+    def not_applicable(self) -> int:
+        """Cells no run can fill by design (see cells.NOT_APPLICABLE): not counted as expected."""
+        return sum(1 for c in self.cells.values() if c.state == NOT_APPLICABLE)
+
 
 def assemble(jobs: Sequence[JobSpec], report: ReportSpec, runs: pd.DataFrame, metrics: pd.DataFrame,
              grid: str) -> ReportTable:
@@ -64,7 +69,7 @@ def assemble(jobs: Sequence[JobSpec], report: ReportSpec, runs: pd.DataFrame, me
     rows, columns, chosen, cells = build_cells(jobs, report, status, metrics)
     table = ReportTable(grid, report, rows, columns, chosen, cells)
     table.baselines = baselines(metrics, cells, columns, chosen) if not metrics.empty else {}
-    for metric in chosen:
+    for metric in (m for m in chosen if m.ranked):
         agreements = []
         for column in columns:
             group = table.column_cells(column, metric.name)
@@ -81,7 +86,7 @@ def assemble(jobs: Sequence[JobSpec], report: ReportSpec, runs: pd.DataFrame, me
             agreements = [a for a in agreements if a is not None and a.tau is not None]
             agreements.append(kendall(ALL_COLUMNS, metric.name, pooled))
         table.agreements.extend(a for a in agreements if a is not None)
-    names = [m.name for m in chosen]
+    names = [m.name for m in chosen if m.ranked]  # a claim with no metrics is judged on every score
     by_name = {m.name: m for m in chosen}
 
     def lookup(r: str, c: str, m: str) -> Cell:
@@ -91,7 +96,19 @@ def assemble(jobs: Sequence[JobSpec], report: ReportSpec, runs: pd.DataFrame, me
 
     table.verdicts = [judge(claim, report.baseline, rows, columns, names, lookup) for claim in report.claims]
     table.notes.extend(_split_notes(table, metrics))
+    table.notes.extend(_not_applicable_notes(table))
     return table
+
+
+def _not_applicable_notes(table: ReportTable) -> list[str]:
+    notes = []
+    for metric in table.metrics:
+        rows = [c.row for (_, _, m), c in table.cells.items() if m == metric.name and c.state == NOT_APPLICABLE]
+        if rows:
+            notes.append(f"{metric.label or metric.name}: n/a for {', '.join(dict.fromkeys(rows))}: its "
+                         "pre-training has no objective that scores image-text pairs (zero-shot retrieval ranks "
+                         "by the ITM head), so no run records it; the paper leaves these cells blank too.")
+    return notes
 
 
 def _split_notes(table: ReportTable, metrics: pd.DataFrame) -> list[str]:

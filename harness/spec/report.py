@@ -31,6 +31,9 @@ class ReportMetric(Strict):
     split: str | None = None
     label: str | None = None
     higher_is_better: bool = True
+    # False for a column that is a count, not a score (e.g. the VQA test-dev answers written for EvalAI):
+    # shown, but never bolded, ranked against the paper or tested.
+    ranked: bool = True
     scale: float = Field(100.0, description="display multiplier (100: fractions shown as percentages)")
 
 
@@ -95,6 +98,7 @@ def check_report_rows(report: ReportSpec, labels: Sequence[str]) -> list[tuple[t
     if report.baseline is not None:
         check_row(("report", "baseline"), report.baseline)
     metric_names = [m.name for m in report.metrics]
+    unranked = {m.name for m in report.metrics if not m.ranked}
     for i, claim in enumerate(report.claims):
         key = ("report", "claims", str(i))
         for j, row in enumerate(claim.rows):
@@ -114,4 +118,7 @@ def check_report_rows(report: ReportSpec, labels: Sequence[str]) -> list[tuple[t
             if name not in metric_names:
                 problems.append(((*key, "metrics", str(j)), f"unknown report metric '{name}'"
                                  f"{did_you_mean(name, metric_names)}"))
+            elif name in unranked:
+                problems.append(((*key, "metrics", str(j)), f"report metric '{name}' has ranked: false (a count, "
+                                 "not a score): a claim cannot be judged on it"))
     return problems

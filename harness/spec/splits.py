@@ -27,13 +27,23 @@ def dataset_splits(data: Any, dataset: str) -> list[str]:
     return list(dict.fromkeys([*own, *extra]))
 
 
+def records_zero_shot(pretrain: Any) -> bool:
+    """Whether a pre-training records zero-shot retrieval: it names a dataset and one of its objectives
+    scores image-text pairs (METER ranks by the ITM head: MLM alone has nothing to rank with, and the
+    paper's Table 7 leaves that cell blank too)."""
+    from harness.registry import OBJECTIVES
+
+    return bool(pretrain is not None and pretrain.zero_shot
+                and any(OBJECTIVES.get(name).meta.ranks_pairs for name in pretrain.objectives))
+
+
 def evaluated_splits(jobs: Sequence[Any]) -> dict[str, set[str]]:
     """task ("pretrain" for zero-shot retrieval) → the splits some job of the grid evaluates."""
     out: dict[str, set[str]] = {}
     for job in jobs:
         exp = job.experiment
         if job.stage == "pretrain":
-            if exp.pretrain is not None and exp.pretrain.zero_shot:
+            if records_zero_shot(exp.pretrain):
                 out.setdefault("pretrain", set()).add(ZERO_SHOT_SPLIT)
         else:
             out.setdefault(job.task, set()).update(exp.finetune[job.task].eval_splits)

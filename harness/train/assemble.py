@@ -16,7 +16,7 @@ import torch
 
 from harness.paths import run_dir, trackers_dir
 from harness.spec.schema import JobSpec
-from harness.spec.splits import ZERO_SHOT_SPLIT
+from harness.spec.splits import ZERO_SHOT_SPLIT, records_zero_shot
 from harness.train.errors import TrainingFailed
 from harness.train.flops import train_flops_per_sample
 from harness.train.loop import MetricRow, TrainParts
@@ -68,9 +68,7 @@ def _evaluator(job: JobSpec, settings: TrainSettings, data: PipelineEvalData) ->
     if settings.stage == "pretrain":
         assert exp.pretrain is not None
         dataset = exp.pretrain.zero_shot
-        from harness.registry import OBJECTIVES
-
-        if dataset is None or not any(OBJECTIVES.build_plugin(n).score_name == "itm" for n in settings.objectives):
+        if dataset is None or not records_zero_shot(exp.pretrain):
             return None  # zero-shot retrieval ranks by the ITM score: nothing to rank with
         zero_shot = zero_shot_retrieval()
 

@@ -25,7 +25,8 @@ def _task(name: str, target: str, description: str, **meta: Any) -> None:
 
 _objective("mlm", "mlm:MaskedLanguageModelling",
            "masked language modelling (15%, 80/10/10, whole words), head not tied")
-_objective("itm", "itm:ImageTextMatching", "image-text matching: half the pairs get a random other image")
+_objective("itm", "itm:ImageTextMatching", "image-text matching: half the pairs get a random other image",
+           ranks_pairs=True)
 _objective("mim-in-batch-negatives", "mim:InBatchNegatives",
            "masked image modelling: pick the original patch among all in the batch")
 _objective("mim-discrete-code", "mim:DiscreteCode",

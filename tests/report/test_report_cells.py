@@ -11,6 +11,7 @@ from report_fixtures import EXPERIMENT, fill_text_store, make_job, text_jobs, te
 from harness.report import build_report
 from harness.report.stats import within_noise
 from harness.spec.report import ReportMetric, ReportSpec
+from harness.spec.schema import PretrainSpec
 from harness.store import CorruptFileWarning, Store
 
 VQA = ReportMetric(name="vqa", task="vqa", metric="vqa_score", label="VQA")
@@ -90,6 +91,55 @@ def test_shared_pretraining_zero_shot_and_blocked_cells(tmp_path: Path) -> None:
     assert table.cells[("bert", "384", "zs")].mean == pytest.approx(25.0)
     assert table.cells[("roberta", "224", "zs")].state == "failed"
     assert table.cells[("roberta", "384", "vqa")].state == "blocked"
+
+
+def test_zero_shot_after_a_pretraining_without_itm_is_not_applicable_not_missing(tmp_path: Path) -> None:
+    """MLM alone has no head that scores pairs: its zero-shot cell is n/a (as in the paper's Table 7), not a
+    missing result; it is left out of the cell count and the claims, and a note says why."""
+    grid = "objectives"
+    jobs = {}
+    for objectives in (("mlm",), ("mlm", "itm")):
+        exp = EXPERIMENT.model_copy(update={"pretrain": PretrainSpec(objectives=objectives)})
+        job = make_job(grid, "", 0, {"objectives": "+".join(objectives)}, stage="pretrain")
+        jobs[job.factors["objectives"]] = job.model_copy(update={"experiment": exp})
+    store = Store(tmp_path)
+    for job in jobs.values():
+        store.write_run({"spec": job, "status": "done"})
+    store.write_metrics(jobs["mlm+itm"].run_id, [{"stage": "pretrain", "task": "retrieval", "split": "test",
+                                                  "metric": "ir_r1", "value": 0.25}])
+    report = ReportSpec(rows=("objectives",), metrics=(ReportMetric(name="zs", task="pretrain", metric="ir_r1",
+                                                                     label="ZS IR@1"),))
+    result = build_report(list(jobs.values()), report, store, grid, tmp_path / "out", with_figures=False)
+    table = result.table
+    assert table.cells[("mlm", "", "zs")].state == "n/a"
+    assert table.cells[("mlm+itm", "", "zs")].mean == pytest.approx(25.0)
+    assert table.not_applicable == 1
+    text = (tmp_path / "out" / "table.md").read_text()
+    assert "1 of 1 cells measured (1 n/a" in text and "| mlm | n/a |" in text
+    assert any("n/a for mlm" in note for note in table.notes)
+
+
+def test_a_count_column_is_shown_but_never_ranked_or_judged(tmp_path: Path) -> None:
+    """The VQA test-dev column counts the answers written for EvalAI: not bold, no τ, no claim on it."""
+    jobs = text_jobs()
+    store = Store(tmp_path)
+    fill_text_store(store, jobs)
+    for job in jobs:
+        if job.task == "vqa" and job.factors["model.text"] in ("bert", "roberta"):
+            store.write_metrics(job.run_id, [{"stage": "finetune", "task": "vqa", "split": "test",
+                                              "metric": "predictions", "value": 24 + (job.factors["model.text"]
+                                                                                       == "bert"), "step": 3}])
+    count = ReportMetric(name="sub", task="vqa", metric="predictions", scale=1, ranked=False, label="answers")
+    report = text_report().model_copy(update={"metrics": (*text_report().metrics, count)})
+    table = build_report(jobs, report, store, "demo", tmp_path / "out", with_figures=False).table
+    cells = table.column_cells("", "sub")
+    assert [c.mean for c in cells if c.mean is not None] == [25, 24]
+    assert not any(c.best or c.near_best for c in cells)
+    assert all(a.metric != "sub" for a in table.agreements)
+    assert all(c.a.metric.name != "sub" for c in table.contrasts)
+    assert all(c.a.metric.name != "sub" for v in table.verdicts for c in v.contrasts)
+    text = (tmp_path / "out" / "table.md").read_text()
+    assert "| 25 (n=3) |" in text and "**25" not in text
 
 
 def test_rank_agreement_and_noise_note(tmp_path: Path) -> None:
