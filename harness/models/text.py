@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from harness.models.config import ModelSpec
+from harness.models.precision import run_in_fp32
 from harness.models.text_families import model_from_config, paper_config, text_family, tiny_config
 from harness.registry import TEXT_ENCODERS
 from harness.registry_meta import TextMeta
@@ -86,6 +87,7 @@ def build_text_encoder(name: str, *, spec: ModelSpec) -> nn.Module:
     """The text encoder ``name``: a :class:`TextEncoder`, or :class:`EmbeddingEncoder` for ``emb-only``."""
     family = family_of(name)
     backbone = _backbone(family, spec)
+    run_in_fp32(backbone, text_family(family).fp32_modules)
     special = _special_ids(family, spec)
     if text_meta(name).embeddings_only:
         return EmbeddingEncoder.from_bert(backbone, special)

@@ -30,6 +30,12 @@ class TextFamily:
     init_kwargs: dict[str, Any] = field(default_factory=dict)
     tiny_extra: dict[str, Any] = field(default_factory=dict)  # on top of TINY_TEXT
     positions_after_pad: bool = False  # RoBERTa numbers positions from pad_token_id + 1
+    # transformers classes (module:Class) whose forward must run outside autocast, in fp32 (see
+    # harness.models.precision). DeBERTa's attention adds fp32 biases to the bf16 projections and then
+    # fills masked scores with float32's minimum, which bf16 cannot hold: every bf16 step with a padded
+    # batch fails ("value cannot be converted to type c10::BFloat16 without overflow",
+    # huggingface/transformers#35332). Its attention runs in fp32, the rest of the encoder in bf16.
+    fp32_modules: tuple[str, ...] = ()
 
 
 _NO_POOLER = {"add_pooling_layer": False}
@@ -53,7 +59,8 @@ FAMILIES: dict[str, TextFamily] = {
          "attention_probs_dropout_prob": 0.0},
         (4, 0), _NO_POOLER, {"embedding_size": 32}),
     "deberta": TextFamily("DebertaConfig", "DebertaModel", "DebertaForMaskedLM", _DEBERTA, (50264, 0),
-                          tiny_extra=dict(_DEBERTA, **TINY_TEXT)),
+                          tiny_extra=dict(_DEBERTA, **TINY_TEXT),
+                          fp32_modules=("transformers.models.deberta.modeling_deberta:DisentangledSelfAttention",)),
 }
 
 

@@ -110,6 +110,24 @@ def test_tiny_text_encoder_features_and_gradients(name: str) -> None:
     assert_trains(enc, out)
 
 
+@pytest.mark.parametrize("name", TEXT)
+def test_text_encoder_trains_under_bf16_autocast_with_padding(name: str) -> None:
+    """The paper profile trains in bf16: a padded batch must go through every family (DeBERTa's attention
+    overflowed bf16 in transformers' masked fill; it runs in fp32, close to the fp32 features)."""
+    spec = tiny(text=name)
+    batch = load_tokenizer(spec)(["a small red circle left of a blue square", "two shapes"], padding=True,
+                                 return_tensors="pt")
+    assert not batch["attention_mask"].all()  # padding is what triggered the overflow
+    enc = build_text_encoder(name, spec=spec).eval()
+    with torch.no_grad():
+        full = enc(batch["input_ids"], batch["attention_mask"])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = enc(batch["input_ids"], batch["attention_mask"])
+    real = batch["attention_mask"].bool()
+    assert torch.allclose(out.float()[real], full[real], atol=0.1, rtol=0.05)
+    assert_trains(enc, out.float())
+
+
 def test_emb_only_equals_berts_embedding_layer() -> None:
     from transformers import AutoModel
 
