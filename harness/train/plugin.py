@@ -9,7 +9,10 @@ and every part of the harness asks it for the behaviour instead of branching on 
   covers every head);
 - the collator calls ``batch_fields`` to add the plug-in's fields to a clean sub-batch, and the
   sampler draws what ``sampler_draw`` names (an ITM negative image, retrieval negative captions);
-- the trainer logs ``train_metrics``; a task's ``evaluate`` scores a split.
+- the trainer logs ``train_metrics``; a task's ``evaluate`` scores a split;
+- ``random_fields`` fills the same fields with random values of the right shapes on a random clean
+  sub-batch (``harness.train.random_batch``: benches, the GPU check and the model tests run every
+  registered plug-in through it, so a new one needs no edit there).
 
 A new objective is one module with a subclass of ``Objective`` plus one registry line
 (``harness/train/catalog.py`` for the package's own; ``@OBJECTIVES.register`` in a user's plug-in).
@@ -18,6 +21,7 @@ A new objective is one module with a subclass of ``Objective`` plus one registry
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -28,7 +32,16 @@ from harness.data.loaders import BatchContext
 if TYPE_CHECKING:
     from harness.models.meter import MeterModel
 
-__all__ = ["BatchContext", "HeadPlugin", "Objective", "Task"]
+__all__ = ["BatchContext", "HeadPlugin", "Objective", "RandomContext", "Task"]
+
+
+@dataclass(frozen=True)
+class RandomContext:
+    """What ``random_fields`` draws with besides the clean sub-batch."""
+
+    generator: torch.Generator  # on the CPU; seed it for the same batch every time
+    mask_token_id: int  # the text's [MASK] id (below the vocabulary size)
+    info: Mapping[str, Any] = field(default_factory=dict)  # the head's build info (VQA: num_answers)
 
 
 class HeadPlugin:
@@ -73,6 +86,12 @@ class HeadPlugin:
     def batch_fields(self, sub: dict[str, Any], samples: list[dict[str, Any]], ctx: BatchContext) -> dict[str, Any]:
         """Add this plug-in's fields to ``sub`` (a clean sub-batch: input_ids, attention_mask,
         pixel_values, index) from the raw samples; the default adds none."""
+        return sub
+
+    def random_fields(self, sub: dict[str, Any], ctx: RandomContext) -> dict[str, Any]:
+        """The fields ``batch_fields`` adds, with random values of the right shapes and ranges, on ``sub``
+        (random clean pairs: input_ids/attention_mask Long[B,L], pixel_values Float[B,3,H,W], on the CPU);
+        the default adds none (a plug-in that reads clean pairs, e.g. MIM)."""
         return sub
 
     # ---- trainer side ------------------------------------------------------------------------

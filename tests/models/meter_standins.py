@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from harness.models.config import ModelSpec
 from harness.models.meter import MeterModel
 from harness.registry import OBJECTIVES, TASKS
+from harness.train.random_batch import add_random_fields
 
 VOCAB, IMAGE, PATCH = 40, 32, 8
 CLS_ID, SEP_ID, MASK_ID, PAD_ID = 1, 2, 3, 0
@@ -20,8 +21,8 @@ CLS_ID, SEP_ID, MASK_ID, PAD_ID = 1, 2, 3, 0
 _OWN_OBJECTIVES = [e for e in OBJECTIVES if e.origin.startswith("harness.")]
 ALL_OBJECTIVES = tuple(e.name for e in _OWN_OBJECTIVES if not e.meta.needs_decoder)
 DECODER_OBJECTIVES = tuple(e.name for e in _OWN_OBJECTIVES if e.meta.needs_decoder)
-# VQA's answer vocabulary; the other tasks ignore it.
-ALL_TASKS = {e.name: {"num_answers": 7} for e in TASKS if e.origin.startswith("harness.")}
+# Head info: VQA's answer vocabulary, retrieval's negatives per pair; the other tasks ignore them.
+ALL_TASKS = {e.name: {"num_answers": 7, "negatives": 2} for e in TASKS if e.origin.startswith("harness.")}
 
 
 class TinyVision(nn.Module):
@@ -91,27 +92,10 @@ def pair(batch: int, seed: int = 1) -> dict[str, Tensor]:
 
 
 def full_batch(names, batch: int = 4) -> dict[str, dict[str, Tensor]]:
-    """One sub-batch per objective/task name, in the layout of harness/README.md."""
+    """One sub-batch per objective/task name, in the layout of harness/README.md: each plug-in adds its own
+    fields (``random_fields``), so a new objective or task needs no edit here."""
     out = {}
     for i, name in enumerate(names):
-        sub = pair(batch, seed=10 + i)
-        if name == "mlm":
-            labels = torch.full_like(sub["input_ids"], -100)
-            labels[:, 1:4] = sub["input_ids"][:, 1:4]
-            sub["input_ids"] = sub["input_ids"].clone()
-            sub["input_ids"][:, 1:4] = MASK_ID
-            sub["mlm_labels"] = labels
-        elif name == "itm":
-            sub["itm_labels"] = torch.arange(batch) % 2
-        elif name == "vqa":
-            sub["vqa_targets"] = torch.rand(batch, 7)
-        elif name == "snli-ve":
-            sub["labels"] = torch.arange(batch) % 3
-        elif name == "nlvr2":
-            sub["pixel_values_2"] = torch.randn(batch, 3, IMAGE, IMAGE)
-            sub["labels"] = torch.arange(batch) % 2
-        elif name == "retrieval":
-            ids, mask = text_batch(batch * 3)
-            sub["input_ids"], sub["attention_mask"] = ids.view(batch, 3, -1), mask.view(batch, 3, -1)
-        out[name] = sub
+        g = torch.Generator().manual_seed(10 + i)
+        out[name] = add_random_fields(name, pair(batch, seed=10 + i), g, ALL_TASKS.get(name), MASK_ID)
     return out

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from harness.models.fusion import init_new_weights
 from harness.models.heads import Head
-from harness.train.plugin import BatchContext, Objective
+from harness.train.plugin import BatchContext, Objective, RandomContext
 
 if TYPE_CHECKING:
     from harness.models.meter import MeterModel
@@ -42,6 +42,10 @@ class ImageTextMatching(Objective):
     def batch_fields(self, sub: dict[str, Any], samples: list[dict[str, Any]], ctx: BatchContext) -> dict[str, Any]:
         sub["pixel_values"] = torch.stack([s.get("neg_image", s["image"]) for s in samples])
         sub["itm_labels"] = torch.tensor([s.get("itm_label", 1) for s in samples], dtype=torch.long)
+        return sub
+
+    def random_fields(self, sub: dict[str, Any], ctx: RandomContext) -> dict[str, Any]:
+        sub["itm_labels"] = torch.randint(0, 2, (len(sub["input_ids"]),), generator=ctx.generator)
         return sub
 
     def loss(self, model: MeterModel, sub: Mapping[str, Any]) -> tuple[Tensor, Tensor]:

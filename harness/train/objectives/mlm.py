@@ -14,7 +14,7 @@ from harness.data.collate import mask_like_meter, mask_whole_words
 from harness.data.loaders import mix_seed
 from harness.models.fusion import init_new_weights
 from harness.models.heads import Head
-from harness.train.plugin import BatchContext, Objective
+from harness.train.plugin import BatchContext, Objective, RandomContext
 
 if TYPE_CHECKING:
     from harness.models.meter import MeterModel
@@ -52,6 +52,15 @@ class MaskedLanguageModelling(Objective):
         g = torch.Generator().manual_seed(mix_seed(ctx.seed, int(sub["index"][0]), 7))
         mask = mask_like_meter if ctx.mlm_masking == "meter" else mask_whole_words
         sub["input_ids"], sub["mlm_labels"] = mask(ctx.encoding, ctx.tokenizer, ctx.mlm_prob, g)
+        return sub
+
+    def random_fields(self, sub: dict[str, Any], ctx: RandomContext) -> dict[str, Any]:
+        """15 % of the real tokens (at least the first word) masked and labelled."""
+        ids, real = sub["input_ids"], sub["attention_mask"].bool()
+        chosen = (torch.rand(ids.shape, generator=ctx.generator) < 0.15) & real
+        chosen[:, 1] = real[:, 1]
+        sub["mlm_labels"] = torch.where(chosen, ids, torch.full_like(ids, -100))
+        sub["input_ids"] = torch.where(chosen, torch.full_like(ids, ctx.mask_token_id), ids)
         return sub
 
     def loss(self, model: MeterModel, sub: Mapping[str, Any]) -> tuple[Tensor, Tensor]:

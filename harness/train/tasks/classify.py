@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from harness.models.fusion import init_new_weights
 from harness.models.heads import Head
 from harness.train.metrics import correct
-from harness.train.plugin import BatchContext, Task
+from harness.train.plugin import BatchContext, RandomContext, Task
 
 if TYPE_CHECKING:
     from harness.models.meter import MeterModel
@@ -66,6 +66,10 @@ class ClassifierTask(Task):
 
     def batch_fields(self, sub: dict[str, Any], samples: list[dict[str, Any]], ctx: BatchContext) -> dict[str, Any]:
         sub["labels"] = torch.tensor([s["label"] for s in samples], dtype=torch.long)
+        return sub
+
+    def random_fields(self, sub: dict[str, Any], ctx: RandomContext) -> dict[str, Any]:
+        sub["labels"] = torch.randint(0, self.num_classes(ctx.info), (len(sub["input_ids"]),), generator=ctx.generator)
         return sub
 
     def loss(self, model: MeterModel, sub: Mapping[str, Any]) -> tuple[Tensor, Tensor]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from harness.train.plugin import BatchContext
+from harness.train.plugin import BatchContext, RandomContext
 from harness.train.tasks.classify import ClassifierTask
 
 if TYPE_CHECKING:
@@ -30,6 +30,10 @@ class NLVR2(ClassifierTask):
     def batch_fields(self, sub: dict[str, Any], samples: list[dict[str, Any]], ctx: BatchContext) -> dict[str, Any]:
         sub["pixel_values_2"] = torch.stack([s["image_2"] for s in samples])
         return super().batch_fields(sub, samples, ctx)
+
+    def random_fields(self, sub: dict[str, Any], ctx: RandomContext) -> dict[str, Any]:
+        sub["pixel_values_2"] = torch.randn(sub["pixel_values"].shape, generator=ctx.generator)
+        return super().random_fields(sub, ctx)
 
     def after_pretrained_load(self, model: MeterModel, state: Mapping[str, Tensor]) -> None:
         model.inputs.init_second_image()  # METER: the second image's type embedding starts as the image's

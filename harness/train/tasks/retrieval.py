@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from harness.data.collate import tokenize
 from harness.models.fusion import init_new_weights
 from harness.models.heads import Head
-from harness.train.plugin import BatchContext, Task
+from harness.train.plugin import BatchContext, RandomContext, Task
 from harness.train.retrieval import evaluate_retrieval
 
 if TYPE_CHECKING:
@@ -77,6 +77,19 @@ class Retrieval(Task):
         if "itm_label" in samples[0]:  # METER's ITM term: the positive caption with its image or a false one
             sub["itm_pixel_values"] = torch.stack([s.get("neg_image", s["image"]) for s in samples])
             sub["itm_labels"] = torch.tensor([s["itm_label"] for s in samples], dtype=torch.long)
+        return sub
+
+    def random_fields(self, sub: dict[str, Any], ctx: RandomContext) -> dict[str, Any]:
+        """The k = ``info["negatives"]`` (default 15) negatives of each pair are other pairs' captions."""
+        ids, mask = sub["input_ids"], sub["attention_mask"]
+        shifts = range(1 + int(ctx.info.get("negatives", 15)))
+        sub["input_ids"] = torch.stack([ids.roll(j, dims=0) for j in shifts], dim=1)
+        sub["attention_mask"] = torch.stack([mask.roll(j, dims=0) for j in shifts], dim=1)
+        if ctx.info.get("itm"):
+            labels = torch.randint(0, 2, (len(ids),), generator=ctx.generator)
+            pixels = sub["pixel_values"]  # label 0: another pair's image
+            sub["itm_pixel_values"] = torch.where(labels[:, None, None, None] == 1, pixels, pixels.roll(1, dims=0))
+            sub["itm_labels"] = labels
         return sub
 
     def loss(self, model: MeterModel, sub: Mapping[str, Any]) -> tuple[Tensor, Tensor]:

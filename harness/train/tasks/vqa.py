@@ -17,7 +17,7 @@ from torch import Tensor
 from harness.data.collate import vqa_targets
 from harness.train.checkpoint import write_json_atomic
 from harness.train.metrics import vqa_score
-from harness.train.plugin import BatchContext
+from harness.train.plugin import BatchContext, RandomContext
 from harness.train.tasks.classify import ClassifierTask
 
 if TYPE_CHECKING:
@@ -42,6 +42,11 @@ class VQA(ClassifierTask):
         sub["vqa_targets"] = vqa_targets([s["answer_labels"] for s in samples], [s["answer_scores"] for s in samples],
                                          ctx.num_answers)
         sub["question_id"] = torch.tensor([int(s["question_id"]) for s in samples], dtype=torch.long)
+        return sub
+
+    def random_fields(self, sub: dict[str, Any], ctx: RandomContext) -> dict[str, Any]:
+        """Soft scores in [0, 1) over the answer vocabulary."""
+        sub["vqa_targets"] = torch.rand(len(sub["input_ids"]), self.num_classes(ctx.info), generator=ctx.generator)
         return sub
 
     def loss(self, model: MeterModel, sub: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
