@@ -16,7 +16,7 @@ from torch import nn
 
 from harness.models.config import ModelSpec
 from harness.models.precision import run_in_fp32
-from harness.models.text_families import model_from_config, paper_config, text_family, tiny_config
+from harness.models.text_families import model_from_config, paper_config, rehearsal_config, text_family, tiny_config
 from harness.registry import TEXT_ENCODERS
 from harness.registry_meta import TextMeta
 
@@ -108,8 +108,9 @@ def _backbone(family: str, spec: ModelSpec) -> nn.Module:
         # model.dropout governs the whole tiny model, as it does for the zoo's weights below.
         config.hidden_dropout_prob = config.attention_probs_dropout_prob = spec.dropout
         return model_from_config(family, config)
-    if spec.weights == "random":
-        return model_from_config(family, paper_config(family))
+    if spec.weights == "random":  # a rehearsal's checkpoints carry its own (tiny) config: count and build that
+        config = rehearsal_config(family) if spec.scale == "rehearsal" else paper_config(family)
+        return model_from_config(family, config)
     from harness.models.weights import load_hf_model, quiet_progress
 
     init_kwargs = text_family(family).init_kwargs

@@ -94,6 +94,13 @@ def paper_config(family: str) -> Any:
     return transformers_class(spec.config_class)(**spec.paper_config)
 
 
+def rehearsal_config(family: str) -> Any:
+    """The rehearsal's text encoder: the tiny widths on the published vocabulary and special ids (the config
+    ``harness rehearsal prepare`` saves with its checkpoint, and what ``plan --rehearse`` counts)."""
+    spec = text_family(family)
+    return transformers_class(spec.config_class)(**{**spec.paper_config, **spec.tiny_extra, **TINY_TEXT})
+
+
 def model_from_config(family: str, config: Any) -> nn.Module:
     spec = text_family(family)
     return transformers_class(spec.model_class)(config, **spec.init_kwargs)

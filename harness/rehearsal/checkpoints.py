@@ -56,12 +56,11 @@ def vision_repos() -> dict[str, str]:
 def save_text(hub: Path, repo_id: str, family: str, seed: int = 0) -> Path:
     import torch
 
-    from harness.models.text_families import TINY_TEXT, mlm_model_from_config, text_family, transformers_class
+    from harness.models.text_families import mlm_model_from_config, rehearsal_config
     from harness.rehearsal.tokenizers import save_tokenizer
 
     folder = snapshot_dir(hub, repo_id)
-    spec = text_family(family)  # the tiny zoo's widths on the published vocabulary and special ids
-    config = transformers_class(spec.config_class)(**{**spec.paper_config, **spec.tiny_extra, **TINY_TEXT})
+    config = rehearsal_config(family)  # the tiny zoo's widths on the published vocabulary and special ids
     torch.manual_seed(seed)
     model: Any = mlm_model_from_config(family, config)  # the masked-LM model, as published checkpoints are
     from harness.models.weights import quiet_progress

@@ -59,3 +59,32 @@ def test_rehearsal_scales_sizes_and_keeps_factor_levels_apart(tmp_path: Path) ->
     vqa = next(j.experiment.finetune["vqa"] for j in grid.jobs if j.task == "vqa")
     assert (vqa.steps, vqa.epochs, vqa.batch, vqa.image_size, vqa.eval_splits) == (3, None, 4, 160, ("val", "test-dev"))
     assert grid.jobs[0].experiment.resources.gpus_per_node == 2
+
+
+def test_plan_rehearse_counts_the_rehearsal_model_not_the_paper_one(tmp_path: Path) -> None:
+    """`harness plan GRID --profile paper --rehearse` shows the rehearsal's own sizes: its parameter count is
+    that of the encoders `harness rehearsal prepare` saves (the text encoder's saved config, tiny widths on the
+    published vocabulary), and its memory and FLOPs follow, far below the paper job's."""
+    from transformers import AutoConfig
+
+    from harness.dispatch.cost import job_cost
+    from harness.models.config import ModelSpec
+    from harness.models.text import build_text_encoder
+    from harness.models.text_families import model_from_config
+    from harness.rehearsal.checkpoints import save_text
+
+    grid = ROOT / "grids" / "text_encoders.yaml"
+    paper = compile_grid(grid, "paper", only=["model.text=bert"])
+    rehearsal = compile_grid(grid, "paper", only=["model.text=bert"], transform=functools.partial(rehearse,
+                                                                                                     root=tmp_path))
+    paper_cost, rehearsal_cost = job_cost(paper.jobs[0]), job_cost(rehearsal.jobs[0])
+    assert rehearsal_cost.params < paper_cost.params / 20, (rehearsal_cost.params, paper_cost.params)
+    assert rehearsal_cost.peak_mem_gb < paper_cost.peak_mem_gb / 20
+    assert rehearsal_cost.flops_per_step < paper_cost.flops_per_step / 1000
+
+    # The text encoder the plan counts is the one the rehearsal loads from its prepared checkpoint.
+    saved = AutoConfig.from_pretrained(save_text(tmp_path / "hub", "bert-base-uncased", "bert"))
+    loaded = sum(p.numel() for p in model_from_config("bert", saved).parameters())
+    spec = ModelSpec(text="bert", scale="rehearsal", weights="random")
+    counted = sum(p.numel() for p in build_text_encoder("bert", spec=spec).backbone.parameters())
+    assert counted == loaded
