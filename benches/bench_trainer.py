@@ -4,24 +4,28 @@ Both sides train the same tiny METER object (MLM + ITM) on the same repeated syn
 (data loading is not what is measured), with the same optimizer built by the same function
 (``build_optimizer``, AdamW fused exactly when the trainer fuses it: ``fused_adamw``), the same
 LR schedule and the same torch thread count; the bench prints both configurations as read
-back from the optimizer objects, so a mismatch shows. Per-step cost is the wall-time
-difference between a short and a long run, so set-up (Accelerator, optimizer, progress file)
-cancels out while everything the trainer does per step (accumulation context, loss
-reduction, LR and loss logging, progress.json) counts. Bare and harness runs alternate within
-each repeat and the overhead is the median of the per-repeat ratios, so load from other
-processes on a shared machine hits both sides alike. On CPU the headline figure is of the
-process's CPU time (user + system, one torch thread): wall time on a shared machine mostly
-measures the neighbours. The headline is the median of the per-repeat ratios (with the
-middle half of them, a noise gauge); the ratio of each side's fastest runs is printed beside
-it, and the wall-time figures after. ``--profile`` attributes the trainer's own CPU time.
-Target: overhead ≤ 3 %.
+back from the optimizer objects, so a mismatch shows.
 
-    python benches/bench_trainer.py [--batch 8] [--steps 60] [--repeats 7] [--profile]
+How a step is timed: both loops draw their batch from the same iterator, which reads the clocks
+at every draw, so the time between draw k and draw k + 10 is exactly ten steps of that loop with
+everything it does between them (the trainer's accumulation context, loss reduction, LR and loss
+logging, progress.json every ``log_every`` = 10 steps; any 10 consecutive steps hold one log step).
+Set-up (Accelerator, optimizer, progress file) falls before the first draw and the first
+``WARMUP`` steps are dropped, so neither enters. Each run gives several 10-step blocks; a side's
+cost in a run is the median of its blocks (a neighbour's burst hits one block, not the median).
+Bare and harness runs alternate (bare, harness, harness, bare, ...: a slow drift of the load
+cancels) and the overhead is the median over repeats of the ratio of each adjacent pair. On CPU
+the headline is process CPU time (user + system, one torch thread): wall time on a shared
+machine mostly measures the neighbours (it is printed too). ``--profile`` attributes the
+trainer's own CPU time. Target: overhead ≤ 3 %.
+
+    python benches/bench_trainer.py [--batch 8] [--blocks 5] [--repeats 15] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import os
 import statistics
@@ -38,9 +42,10 @@ from harness.train.optim import build_optimizer, build_scheduler, fused_adamw
 from harness.train.random_batch import random_pretrain_batch
 from harness.train.settings import TrainSettings
 
-SHORT = 5
+BLOCK = 10  # steps per timed block: one log step (log_every) in each
+WARMUP = 10  # steps dropped at the start of every run (first-step allocations, caches)
 IMAGE_SIZE = 32
-BETAS, EPS, WEIGHT_DECAY, WARMUP = (0.9, 0.98), 1e-8, 0.01, 0.1
+BETAS, EPS, WEIGHT_DECAY, WARMUP_RATIO = (0.9, 0.98), 1e-8, 0.01, 0.1
 
 
 def tiny_model_and_batch(batch: int, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -57,9 +62,9 @@ def tiny_model_and_batch(batch: int, device: torch.device) -> tuple[torch.nn.Mod
 def settings(batch: int, steps: int) -> TrainSettings:
     return TrainSettings(stage="pretrain", task=None, seed=0, total_steps=steps, global_batch=batch,
                          per_device_batch=batch, num_processes=1, accumulation=1, image_size=IMAGE_SIZE,
-                         lrs={"pretrained": 1e-4, "random": 5e-4, "head": 5e-4}, log_every=10,
+                         lrs={"pretrained": 1e-4, "random": 5e-4, "head": 5e-4}, log_every=BLOCK,
                          checkpoint_at_end=False, objectives=("mlm", "itm"), betas=BETAS, eps=EPS,
-                         weight_decay=WEIGHT_DECAY, warmup_ratio=WARMUP, decay="linear")
+                         weight_decay=WEIGHT_DECAY, warmup_ratio=WARMUP_RATIO, decay="linear")
 
 
 def describe(optimizer: torch.optim.Optimizer) -> str:
@@ -79,14 +84,32 @@ def clock() -> Clock:
     return time.perf_counter(), time.process_time()
 
 
-def since(started: Clock) -> Clock:
-    now = clock()
-    return now[0] - started[0], now[1] - started[1]
+class TimedBatches:
+    """The same batch forever; the clocks are read at every draw (one draw per step on both sides)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.marks: list[Clock] = []
+        self.sync = torch.cuda.is_available()  # on a GPU a step's time is its kernels', not their launch
+
+    def __iter__(self) -> TimedBatches:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        if self.sync:
+            torch.cuda.synchronize()
+        self.marks.append(clock())
+        return self.data
 
 
-def bare_loop(model: torch.nn.Module, groups: Any, data: dict[str, Any], steps: int, seen: dict[str, str]) -> Clock:
+def block_costs(marks: list[Clock], index: int) -> list[float]:
+    """Seconds per step of each whole BLOCK-step block after the warm-up (draw k to draw k + BLOCK)."""
+    return [(marks[k + BLOCK][index] - marks[k][index]) / BLOCK for k in range(WARMUP, len(marks) - BLOCK, BLOCK)]
+
+
+def bare_loop(model: torch.nn.Module, groups: Any, data: dict[str, Any], steps: int, seen: dict[str, str]) -> list[
+        Clock]:
     """The minimum a training loop must do: forward, backward, AdamW step, LR step."""
-    started = clock()
     device = next(model.parameters()).device
     s = settings(1, steps)
     optimizer = build_optimizer(model, groups, s.lrs, weight_decay=s.weight_decay, betas=s.betas, eps=s.eps,
@@ -94,46 +117,38 @@ def bare_loop(model: torch.nn.Module, groups: Any, data: dict[str, Any], steps: 
                                 adamw=s.adamw)
     scheduler = build_scheduler(optimizer, steps, s.warmup_ratio, s.decay)
     model.train()
-    for _ in range(steps):
-        model(data)["loss"].backward()
+    batches = TimedBatches(data)
+    for batch in itertools.islice(batches, steps):
+        model(batch)["loss"].backward()
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seen["bare"] = describe(optimizer)
-    return since(started)
+    return batches.marks
 
 
 def harness_loop(model: torch.nn.Module, groups: Any, data: dict[str, Any], steps: int, batch: int,
-                 seen: dict[str, str]) -> Clock:
-    started = clock()
-    parts = TrainParts(model=model, groups=groups, batches=lambda rank, world: itertools.repeat(data))
+                 seen: dict[str, str]) -> list[Clock]:
+    batches = TimedBatches(data)
+    parts = TrainParts(model=model, groups=groups, batches=lambda rank, world: batches)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(parts, settings(batch, steps), Path(tmp), "bench")
         trainer.run()
     seen["harness"] = describe(trainer.optimizer.optimizer)  # the optimizer inside Accelerate's wrapper
-    return since(started)
+    return batches.marks
 
 
-def timed_pair(run: Any, steps: int) -> tuple[Clock, Clock]:
-    """(long run, short run) clocks of one repeat."""
-    return run(steps), run(SHORT)
-
-
-def summary(bare: list[tuple[Clock, Clock]], harness: list[tuple[Clock, Clock]], index: int, steps: int) -> str:
-    """Per-step cost of each side from its fastest runs, and the median of the per-repeat ratios."""
-    def per_step(pair: tuple[Clock, Clock]) -> float:
-        return (pair[0][index] - pair[1][index]) / (steps - SHORT)
-
-    def best(pairs: list[tuple[Clock, Clock]]) -> float:
-        return (min(p[0][index] for p in pairs) - min(p[1][index] for p in pairs)) / (steps - SHORT)
-
-    b, h = best(bare), best(harness)
-    ratios = sorted(per_step(hp) / per_step(bp) for hp, bp in zip(harness, bare, strict=True))
+def summary(bare: list[list[Clock]], harness: list[list[Clock]], index: int) -> str:
+    """Median over repeats of the ratio harness/bare of each repeat's median block cost."""
+    b = [statistics.median(block_costs(m, index)) for m in bare]
+    h = [statistics.median(block_costs(m, index)) for m in harness]
+    ratios = sorted(hi / bi for hi, bi in zip(h, b, strict=True))
+    q = len(ratios) // 4
     return (f"overhead {statistics.median(ratios) - 1:+.1%} (median of {len(ratios)} per-repeat ratios; middle half "
-            f"{ratios[len(ratios) // 4] - 1:+.1%} … {ratios[(3 * len(ratios)) // 4] - 1:+.1%}); fastest runs: bare "
-            f"{b * 1000:.1f} ms/step, harness {h * 1000:.1f} ms/step, {h / b - 1:+.1%}")
+            f"{ratios[q] - 1:+.1%} … {ratios[len(ratios) - 1 - q] - 1:+.1%}); medians: bare "
+            f"{statistics.median(b) * 1000:.1f} ms/step, harness {statistics.median(h) * 1000:.1f} ms/step")
 
 
 # Where the trainer's own per-step work lives (everything else is the model and the optimizer, as in the bare loop).
@@ -165,8 +180,8 @@ def profile(model: torch.nn.Module, groups: Any, data: dict[str, Any], steps: in
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--blocks", type=int, default=5, help=f"timed blocks of {BLOCK} steps per run")
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--profile", action="store_true", help="print cProfile tables of both loops instead")
     args = parser.parse_args(argv)
@@ -177,16 +192,21 @@ def main(argv: list[str] | None = None) -> int:
     model, data = tiny_model_and_batch(args.batch, device)
     groups = param_groups(model)
     if args.profile:
-        profile(model, groups, data, args.steps, args.batch)
+        profile(model, groups, data, WARMUP + args.blocks * BLOCK, args.batch)
         return 0
     seen: dict[str, str] = {}
-    bare_loop(model, groups, data, SHORT, seen)  # warm-up: allocator, kernels
-    harness_loop(model, groups, data, SHORT, args.batch, seen)
+    steps = WARMUP + args.blocks * BLOCK + 1  # the last draw closes the last block
+    bare_loop(model, groups, data, WARMUP, seen)  # warm-up: allocator, kernels
+    harness_loop(model, groups, data, WARMUP, args.batch, seen)
     load_before = os.getloadavg()[0]
-    bare, harness = [], []
-    for _ in range(args.repeats):  # interleaved: each repeat's ratio sees the same machine load
-        bare.append(timed_pair(lambda n: bare_loop(model, groups, data, n, seen), args.steps))
-        harness.append(timed_pair(lambda n: harness_loop(model, groups, data, n, args.batch, seen), args.steps))
+    bare: list[list[Clock]] = []
+    harness: list[list[Clock]] = []
+    for repeat in range(args.repeats):  # interleaved, alternating which side goes first
+        runs = [lambda: bare.append(bare_loop(model, groups, data, steps, seen)),
+                lambda: harness.append(harness_loop(model, groups, data, steps, args.batch, seen))]
+        for run in runs if repeat % 2 == 0 else runs[::-1]:
+            gc.collect()
+            run()
     load_after = os.getloadavg()[0]
     params = sum(p.numel() for p in model.parameters())
     print(f"model: tiny METER (clip-vit-224/32 + bert, hidden 32), {params:,} parameters, MLM + ITM, "
@@ -194,10 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bare optimizer:    {seen['bare']}")
     print(f"harness optimizer: {seen['harness']}")
     print(f"load average {load_before:.1f} → {load_after:.1f} on {os.cpu_count()} cores; {args.repeats} interleaved "
-          f"repeats of {args.steps} − {SHORT} steps per side")
+          f"repeats per side of {steps - 1} steps, each timed as {args.blocks} blocks of {BLOCK} steps after "
+          f"{WARMUP} warm-up steps")
     cpu = device.type == "cpu"
     for index, name in ((1, "CPU time"), (0, "wall time")) if cpu else ((0, "wall time"),):
-        print(f"{name:>9}: {summary(bare, harness, index, args.steps)}")
+        print(f"{name:>9}: {summary(bare, harness, index)}")
     print(f"target: overhead <= +3% ({'CPU time' if cpu else 'wall time'})")
     return 0
 

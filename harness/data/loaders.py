@@ -108,9 +108,17 @@ class KeySampler:
         return None
 
 
+IMAGE_FIELDS = ("image", "image_2", "neg_image")  # a raw sample's images, normalised per batch
+
+
 class SampleDataset(torch.utils.data.Dataset):
     """key → raw sample: transformed image tensor(s), text(s), task extras. An undecodable image
-    gives {"skip": where} so the collator drops the sample (counted, never a crash)."""
+    gives {"skip": where} so the collator drops the sample (counted, never a crash).
+
+    The DataLoader asks for a whole batch of keys at once (``__getitems__``): the images are
+    prepared one by one (resize, crop, RandAugment with the sample's own seed) and normalised in
+    one call for the batch — the same values as one call per image, at a fraction of the cost of
+    a tiny local step (~2.5 ms of a ~6 ms VQA batch of 32)."""
 
     def __init__(self, table: TaskTable, transform: ImageTransform, train: bool) -> None:
         self.table, self.transform, self.train = table, transform, train
@@ -119,16 +127,29 @@ class SampleDataset(torch.utils.data.Dataset):
         return len(self.table)
 
     def _image(self, source: Any, index: int, seed: int) -> torch.Tensor | None:
+        """uint8 Tensor[3,S,S] (normalised later, with the batch), or None when undecodable."""
         raw = source.load(index)
         if raw is None:
             return None
         if self.train and self.transform.randaugment is not None:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                return self.transform(raw, train=True)
-        return self.transform(raw, train=self.train)
+                return self.transform.prepare(raw, train=True)
+        return self.transform.prepare(raw, train=self.train)
 
     def __getitem__(self, key: Key | int) -> dict[str, Any]:
+        return self.__getitems__([key])[0]
+
+    def __getitems__(self, keys: list[Key | int]) -> list[dict[str, Any]]:
+        samples = [self._sample(key) for key in keys]
+        images = [(s, f) for s in samples for f in IMAGE_FIELDS if f in s]
+        if images:
+            normalised = self.transform.normalize(torch.stack([s[f] for s, f in images])).unbind(0)
+            for (sample, name), image in zip(images, normalised, strict=True):
+                sample[name] = image
+        return samples
+
+    def _sample(self, key: Key | int) -> dict[str, Any]:
         i, aux, seed = key if isinstance(key, tuple) else (key, None, 0)
         t = self.table
         image = self._image(t.images, int(t.image_of[i]), mix_seed(seed, i))
@@ -228,7 +249,7 @@ class Collator:
 class SeededDataset(SampleDataset):
     """Carries the batch seed into the sample so the collator can seed its masking."""
 
-    def __getitem__(self, key: Key | int) -> dict[str, Any]:
-        sample = super().__getitem__(key)
+    def _sample(self, key: Key | int) -> dict[str, Any]:
+        sample = super()._sample(key)
         sample["_seed"] = key[2] if isinstance(key, tuple) else 0
         return sample

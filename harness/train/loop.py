@@ -200,6 +200,7 @@ class Trainer:
         # Opened after the checkpoint is loaded: a resumed W&B run continues at the restored step.
         self.trackers = Trackers(s.trackers, s.tracked, self.main)
         self.optimizer_step = _optimizer_step(acc, self.optimizer)
+        self.backward = _backward(acc)
         return _chain_first(first, batches)
 
     # ----- one optimizer step ----------------------------------------------------------------------
@@ -214,7 +215,7 @@ class Trainer:
             batch = to_device(batch, acc.device)
             with acc.accumulate(self.model):
                 out = self.model(batch)
-                acc.backward(out["loss"])
+                self.backward(out["loss"])
                 if acc.sync_gradients != (micro == s.accumulation - 1):
                     raise RuntimeError("gradient accumulation went out of step with the micro-batches")
                 if acc.sync_gradients:
@@ -222,7 +223,9 @@ class Trainer:
                         acc.clip_grad_norm_(self.model.parameters(), s.grad_clip)
                     self.optimizer_step()
                     self.scheduler.step()
-                self.optimizer.zero_grad(set_to_none=True)
+                    # Accelerate's zero_grad does exactly this at a sync step (and nothing between),
+                    # after an inspect.signature call on every step.
+                    self.optimizer.optimizer.zero_grad(set_to_none=True)
             values = {k: v.detach().float() for k, v in out.items() if k == "loss" or k.startswith("loss/")}
             if self.parts.step_metrics is not None:
                 values.update({k: v.detach().float() for k, v in self.parts.step_metrics(out, batch).items()})
@@ -366,6 +369,17 @@ def _optimizer_step(acc: Any, optimizer: Any) -> Callable[[], Any]:
     if acc.scaler is None and acc.distributed_type != DistributedType.XLA:
         return optimizer.optimizer.step  # type: ignore[no-any-return]
     return optimizer.step  # type: ignore[no-any-return]
+
+
+def _backward(acc: Any) -> Callable[[torch.Tensor], None]:
+    """The backward to call. Without accumulation, a grad scaler or DeepSpeed/Megatron, Accelerate's
+    is ``(loss / 1).backward()``: dividing by one changes no bit of the loss or of any gradient,
+    so the division (and its node in the graph) is left out."""
+    from accelerate.utils import DistributedType
+
+    plain = acc.gradient_accumulation_steps == 1 and acc.scaler is None and acc.distributed_type not in (
+        DistributedType.DEEPSPEED, DistributedType.MEGATRON_LM)
+    return torch.Tensor.backward if plain else acc.backward  # type: ignore[no-any-return]
 
 
 def _has_unused_parameters(model: nn.Module, batch: dict[str, Any]) -> bool:

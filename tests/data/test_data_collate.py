@@ -104,3 +104,30 @@ def test_randaugment_changes_training_images_only() -> None:
 def test_vqa_targets_soft_scores() -> None:
     out = vqa_targets([[0, 2], []], [[1.0, 0.3], []], 4)
     assert out.tolist() == [[1.0, 0.0, pytest.approx(0.3), 0.0], [0.0] * 4]
+    with pytest.raises(ValueError, match="one score per answer label"):
+        vqa_targets([[0, 2], [1]], [[1.0], [0.3, 0.6]], 4)
+
+
+def test_batch_normalisation_equals_each_image_alone() -> None:
+    """The dataset normalises a batch's images in one call: bit for bit what METER's per-image
+    ``(x / 255 - mean) / std`` gives, RandAugment (per-sample seeds) and ITM negatives included."""
+    from harness.data.config import SyntheticSpec
+    from harness.data.loaders import SampleDataset
+    from harness.data.sources import synthetic_tables
+    from harness.data.synthetic_data import build_split
+
+    table = synthetic_tables(build_split(SyntheticSpec(train_images=16, eval_images=8), "val", 32, cache=False),
+                             "pretrain")
+    t = ImageTransform(32, (0.48, 0.46, 0.41), (0.27, 0.26, 0.28), randaugment=True)
+    dataset = SampleDataset(table, t, train=True)
+    keys = [(i, (i + 3) % 8 if i % 2 else -1, 1234) for i in range(8)]  # every other sample: a negative image
+    batch = dataset.__getitems__(keys)
+    for key, sample in zip(keys, batch, strict=True):
+        for name in ("image", "neg_image"):
+            if name not in sample:
+                continue
+            alone = dataset._sample(key)[name]  # uint8, RandAugment-ed with the sample's own seed
+            assert alone.dtype == torch.uint8
+            expected = (alone.float() / 255.0 - t.mean) / t.std
+            assert torch.equal(sample[name], expected), name
+    assert sum("neg_image" in s for s in batch) == 4
