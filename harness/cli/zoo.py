@@ -59,11 +59,12 @@ def _ls() -> int:
     from harness.models.zoo import zoo_listing, zoo_root
 
     print(f"tiny zoo: {zoo_root()}")
-    print(f"{'kind':<7}{'name':<18}{'built':<7}{'steps':>6}{'wall s':>8}{'cpu s':>8}{'loss':>8}{'acc':>7}  recipe")
+    print(f"{'kind':<7}{'name':<18}{'built':<7}{'steps':>6}{'px':>5}{'wall s':>8}{'cpu s':>8}{'loss':>8}{'acc':>7}"
+          "  recipe")
     for row in zoo_listing():
         print(f"{row['kind']:<7}{row['name']:<18}{'yes' if row['built'] else 'no':<7}{_num(row['steps'], 0):>6}"
-              f"{_num(row['seconds'], 1):>8}{_num(row['cpu_seconds'], 1):>8}{_num(row['final_loss'], 3):>8}"
-              f"{_num(row['final_acc'], 2):>7}  {row['recipe']}")
+              f"{_num(row['image_size'], 0):>5}{_num(row['seconds'], 1):>8}{_num(row['cpu_seconds'], 1):>8}"
+              f"{_num(row['final_loss'], 3):>8}{_num(row['final_acc'], 2):>7}  {row['recipe']}")
     return 0
 
 

@@ -6,7 +6,7 @@ the whole image (None: mean-pool the tokens, as METER does for Swin).
 
 Scales: ``paper`` is the published timm architecture (weights from ``weights_dir`` or the caches,
 see :mod:`harness.models.weights`); ``tiny`` is the same timm family at CPU size (width 64, 2-3
-blocks, 64px), with weights from the tiny zoo (:mod:`harness.models.zoo`); ``rehearsal`` is the tiny
+blocks, 64px; Swin-B-384 96px), with weights from the tiny zoo (:mod:`harness.models.zoo`); ``rehearsal`` is the tiny
 architecture loaded exactly as ``paper`` loads (same files, caches and timm filters; see
 :mod:`harness.rehearsal.spec`), its native size scaled like every image size of a rehearsal. ``weights: random``
 loads nothing at all and builds offline.
@@ -39,8 +39,11 @@ def rehearsal_image_size(size: int) -> int:
 
 
 def native_image_size(name: str, scale: str) -> int:
+    """The size ``name`` was pre-trained at: its family's (224, Swin-B 384) at paper scale; at tiny and
+    rehearsal scale the same size scaled by :func:`rehearsal_image_size` (64, Swin 96), so the tiny zoo
+    pre-trains each family at its own resolution relative to the others."""
     native = vision_meta(name).image_size
-    return {"tiny": TINY_IMAGE_SIZE, "rehearsal": rehearsal_image_size(native)}.get(scale, native)
+    return rehearsal_image_size(native) if scale in ("tiny", "rehearsal") else native
 
 
 def preprocess_config(spec: ModelSpec) -> dict[str, Any]:

@@ -7,7 +7,10 @@ that decides the weights (architectures, data, steps), so changing the recipe st
 instead of mixing old and new entries. Entries are written to a temporary folder and renamed into
 place under a lock: concurrent jobs never see half an entry and never train one twice.
 
-``HARNESS_ZOO_STEPS`` overrides the number of training steps (tests use a handful).
+Each entry trains for its recipe's ``steps`` (:mod:`harness.models.zoo_catalog`); ``HARNESS_ZOO_STEPS``
+overrides them all (tests use a handful). A build runs single-threaded per entry (2 threads on these
+width-64 models cost 1.3-1.8× the CPU for little speed) and, when there are several entries to build,
+in ``HARNESS_ZOO_WORKERS`` processes side by side (default: 2, or the CPU count if lower).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import hashlib
 import json
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,36 +28,47 @@ from harness.locks import file_lock
 from harness.paths import cache_dir
 from harness.registry import TEXT_ENCODERS, VISION_ENCODERS
 
-ZOO_VERSION = 2  # 2: each family pre-trained by its own recipe (zoo_catalog)
-DEFAULT_STEPS = 300
+ZOO_VERSION = 3  # 2: each family pre-trained by its own recipe (zoo_catalog); 3: steps per recipe, own resolution
+DEFAULT_STEPS = 300  # an entry whose recipe names no steps (a plug-in's)
 _DATA = {"corpus_seed": 1234, "corpus_n": 2000, "image_seed": 4321, "image_n": 2000}
 _TRAIN: dict[str, dict[str, Any]] = {"text": {"batch": 32, "lr": 1e-3}, "vision": {"batch": 32, "lr": 1e-3}}
 META_FILE = "zoo.json"
 
 
-def zoo_steps() -> int:
-    raw = os.environ.get("HARNESS_ZOO_STEPS")
+def env_count(variable: str, what: str) -> int | None:
+    """A positive whole number from the environment ``variable`` (None when unset); ``what`` names its unit."""
+    raw = os.environ.get(variable)
     if not raw:
-        return DEFAULT_STEPS
+        return None
     try:
-        steps = int(raw)
+        count = int(raw)
     except ValueError:
-        raise ValueError(f"HARNESS_ZOO_STEPS must be a whole number of steps, got {raw!r}") from None
-    if steps < 1:
-        raise ValueError(f"HARNESS_ZOO_STEPS must be at least 1, got {steps}")
-    return steps
+        raise ValueError(f"{variable} must be a whole number of {what}, got {raw!r}") from None
+    if count < 1:
+        raise ValueError(f"{variable} must be at least 1, got {count}")
+    return count
+
+
+def steps_override() -> int | None:
+    """``HARNESS_ZOO_STEPS`` (one number of steps for every entry), or None when unset."""
+    return env_count("HARNESS_ZOO_STEPS", "steps")
+
+
+def entry_steps(kind: str, name: str) -> int:
+    """How many steps the entry trains: its recipe's, unless ``HARNESS_ZOO_STEPS`` says otherwise."""
+    return steps_override() or int(entry_recipe(kind, name).get("steps", DEFAULT_STEPS))
 
 
 def recipe() -> dict[str, Any]:
     """Everything that determines the zoo's weights (its hash names the zoo folder)."""
     from harness.models.text_families import tiny_recipe
-    from harness.models.vision_families import TINY_IMAGE_SIZE, tiny_arch, vision_meta
+    from harness.models.vision import native_image_size, tiny_arch, vision_meta
 
-    vision = {n: {"arch": tiny_arch(n), "mean": vision_meta(n).mean, "std": vision_meta(n).std}
+    vision = {n: {"arch": tiny_arch(n), "mean": vision_meta(n).mean, "std": vision_meta(n).std,
+                  "image_size": native_image_size(n, "tiny")}
               for kind, n in all_entries() if kind == "vision"}
-    return {"version": ZOO_VERSION, "steps": zoo_steps(), "data": _DATA, "train": _TRAIN,
-            "text": tiny_recipe(),
-            "vision": vision, "image_size": TINY_IMAGE_SIZE,
+    return {"version": ZOO_VERSION, "steps": steps_override(), "data": _DATA, "train": _TRAIN,
+            "text": tiny_recipe(), "vision": vision,
             "recipes": {f"{kind}/{n}": entry_recipe(kind, n) for kind, n in all_entries()}}
 
 
@@ -199,115 +212,10 @@ def ensure_zoo(names: list[tuple[str, str]] | None = None, *, progress: bool = T
     root = zoo_root()
     todo = _missing(wanted)
     if todo:
-        _build(root, todo, progress)
+        from harness.models.zoo_build import build
+
+        build(root, todo, progress)
     return root
-
-
-def _build(root: Path, todo: list[tuple[str, str]], progress: bool) -> None:
-    from harness.progress import progress_bar
-
-    steps = zoo_steps()
-    data: dict[str, Any] = {}  # corpus and images, made once for all entries
-    # A bar on a terminal, lines in redirected output (never carriage returns in a log).
-    with progress_bar(steps * len(todo), disable=not progress, desc="tiny zoo") as bar:
-        for kind, name in todo:
-            with _locked(root, f"{kind}-{name}"):
-                if entry_dir(kind, name).is_dir():  # another process built it while we waited
-                    bar.update(steps)
-                    continue
-                bar.set_description(f"tiny zoo: {kind} {name}")
-                _build_entry(root, kind, name, steps, bar, data)
-
-
-def _build_entry(root: Path, kind: str, name: str, steps: int, bar: Any, data: dict[str, Any]) -> None:
-    def on_step(loss: float) -> None:
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-
-    tmp = _tmp_dir(root, f"{kind}-{name}")
-    started, cpu_started = time.perf_counter(), time.process_time()
-    build = _build_text if kind == "text" else _build_vision
-    stats = build(tmp, name, steps, on_step, data)
-    stats.update(seconds=round(time.perf_counter() - started, 2), steps=steps, kind=kind, name=name,
-                 cpu_seconds=round(time.process_time() - cpu_started, 2), recipe=recipe_hash())
-    _write_meta(tmp, stats)
-    _publish(tmp, entry_dir(kind, name))
-
-
-def _build_text(tmp: Path, family: str, steps: int, on_step: Any, data: dict[str, Any]) -> dict[str, Any]:
-    from transformers import AutoTokenizer
-
-    from harness.data.synthetic import caption_corpus, caption_pairs
-    from harness.models.weights import quiet_progress
-    from harness.models.zoo_catalog import text_recipe
-    from harness.models.zoo_text import train_text
-
-    recipe = text_recipe(family)
-    tokenizer = AutoTokenizer.from_pretrained(ensure_tokenizer(), local_files_only=True)
-    n = _DATA["corpus_n"] * int(recipe["corpus"])  # RoBERTa: more text
-    texts = caption_corpus(_DATA["corpus_seed"], n)
-    pairs = caption_pairs(_DATA["corpus_seed"], _DATA["corpus_n"]) if "+" in recipe["objective"] else []
-    model, stats = train_text(family, recipe, tokenizer, texts, pairs, steps=steps, seed=_DATA["corpus_seed"],
-                              on_step=on_step, **_TRAIN["text"])
-    with quiet_progress():
-        model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    return stats
-
-
-def _scene_set(data: dict[str, Any]) -> Any:
-    """Images, labels and captions of the vision recipes, made once per build."""
-    if "scenes" not in data:
-        from transformers import AutoTokenizer
-
-        from harness.data.synthetic import captions_for, layout_labels, render_scene_set, scene_labels, scene_rng
-        from harness.models.vision_families import TINY_IMAGE_SIZE
-        from harness.models.zoo_vision import SceneSet
-
-        images, scenes = render_scene_set(_DATA["image_seed"], _DATA["image_n"], TINY_IMAGE_SIZE)
-        captions = [c[0] for c in captions_for(scenes, 1, scene_rng(_DATA["image_seed"], "captions"))]
-        tokenizer = AutoTokenizer.from_pretrained(ensure_tokenizer(), local_files_only=True)
-        data["scenes"] = SceneSet(images, scene_labels(scenes), layout_labels(scenes), captions, tokenizer)
-    return data["scenes"]
-
-
-def _teacher(name: str, data: Any) -> tuple[Any, Any]:
-    """A distillation teacher: the zoo entry ``name`` (built if missing) with its label heads."""
-    from harness.models.weights import load_state_dict_file
-    from harness.models.zoo_catalog import vision_recipe
-    from harness.models.zoo_train import AttributeHeads
-    from harness.models.zoo_vision import _encoder
-
-    ensure_zoo([("vision", name)], progress=False)
-    folder = entry_dir("vision", name)
-    encoder = _encoder(name)
-    encoder.backbone.load_state_dict(load_state_dict_file(folder / "model.safetensors"))
-    layout = vision_recipe(name).get("labels") == "attributes+layout"
-    heads = AttributeHeads(encoder.width, {**data.labels, **(data.layout if layout else {})})
-    heads.load_state_dict(load_state_dict_file(folder / "heads.safetensors"))
-    return encoder.eval(), heads.eval()
-
-
-def _build_vision(tmp: Path, name: str, steps: int, on_step: Any, data: dict[str, Any]) -> dict[str, Any]:
-    from harness.models.vision_families import tiny_arch
-    from harness.models.weights import save_state_dict
-    from harness.models.zoo_catalog import vision_recipe
-    from harness.models.zoo_vision import train_contrastive, train_masked_patches, train_supervised
-
-    recipe, scenes = vision_recipe(name), _scene_set(data)
-    kwargs = dict(steps=steps, seed=_DATA["image_seed"], on_step=on_step, **_TRAIN["vision"])
-    objective = recipe["objective"]
-    if objective == "contrastive":
-        backbone, stats = train_contrastive(name, recipe, scenes, **kwargs)
-    elif objective == "masked-patch":
-        backbone, stats = train_masked_patches(name, recipe, scenes, **kwargs)
-    else:
-        teacher = _teacher(recipe["teacher"], scenes) if objective == "distilled" else None
-        backbone, stats = train_supervised(name, recipe, scenes, teacher=teacher, **kwargs)
-        save_state_dict(stats.pop("heads").state_dict(), tmp / "heads.safetensors")  # a later teacher's
-    save_state_dict(backbone.state_dict(), tmp / "model.safetensors")
-    stats["arch"] = tiny_arch(name)
-    return stats
 
 
 def entry_recipe(kind: str, name: str) -> dict[str, Any]:
@@ -318,7 +226,9 @@ def entry_recipe(kind: str, name: str) -> dict[str, Any]:
 
 
 def zoo_listing() -> list[dict[str, Any]]:
-    """One row per zoo entry of the current recipe: kind, name, built, and its training stats."""
+    """One row per zoo entry of the current recipe: kind, name, built, pre-training resolution and its
+    training stats."""
+    from harness.models.vision import native_image_size
     from harness.models.zoo_catalog import describe
 
     rows = []
@@ -328,6 +238,7 @@ def zoo_listing() -> list[dict[str, Any]]:
         meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
         rows.append({"kind": kind, "name": name, "recipe": describe(entry_recipe(kind, name)),
                      "built": folder.is_dir(), "path": str(folder),
+                     "image_size": native_image_size(name, "tiny") if kind == "vision" else None,
                      **{key: meta.get(key) for key in ("steps", "seconds", "cpu_seconds", "final_loss",
                                                        "final_acc")}})
     return rows

@@ -33,11 +33,13 @@ class SceneSet:
 
 
 def _encoder(name: str) -> Any:
-    from harness.models.vision_families import TINY_IMAGE_SIZE, VisionEncoder, create_backbone, vision_meta
+    from harness.models.vision import VisionEncoder, create_backbone, native_image_size, vision_meta
 
-    # Pre-trained in its own native form; METER's CLIP changes apply when the encoder is used.
-    return VisionEncoder(create_backbone(name, "tiny", TINY_IMAGE_SIZE), name=name, family=vision_meta(name).family,
-                         clip_meter_style=False, image_size=TINY_IMAGE_SIZE)
+    # Pre-trained in its own native form, at its family's own resolution (Swin: 96 px, the others 64);
+    # METER's CLIP changes apply when the encoder is used.
+    size = native_image_size(name, "tiny")
+    return VisionEncoder(create_backbone(name, "tiny", size), name=name, family=vision_meta(name).family,
+                         clip_meter_style=False, image_size=size)
 
 
 def _augment(x: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:

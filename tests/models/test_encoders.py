@@ -45,10 +45,11 @@ def assert_trains(module: torch.nn.Module, out: torch.Tensor) -> None:
 
 @pytest.mark.parametrize("name", VISION)
 def test_tiny_vision_encoder_tokens_and_gradients(name: str) -> None:
-    enc = build_vision_encoder(name, spec=tiny(vision=name))
-    out = enc(torch.randn(2, 3, 64, 64))
-    assert out.shape == (2, TINY_TOKENS_64[name], enc.width)
-    assert enc.width == 64 and enc.lr_group == "pretrained" and enc.image_size == 64
+    enc = build_vision_encoder(name, spec=tiny(vision=name))  # at its tiny native size: Swin-B-384 96 px, else 64
+    size = 96 if name == "swin-base-384" else 64
+    out = enc(torch.randn(2, 3, size, size))
+    assert out.shape == (2, (TINY_TOKENS_96 if size == 96 else TINY_TOKENS_64)[name], enc.width)
+    assert enc.width == 64 and enc.lr_group == "pretrained" and enc.image_size == size
     assert enc.cls_index == (None if name == "swin-base-384" else 0)
     assert_trains(enc, out)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.models import zoo
+from harness.models import zoo, zoo_build
 from harness.registry import UnknownComponent
 
 pytestmark = pytest.mark.usefixtures("private_zoo")  # tests/models/conftest.py
@@ -27,7 +27,7 @@ def test_builds_the_agreed_layout_and_reuses_it(private_zoo: Path, monkeypatch: 
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("a built entry was trained again")
 
-    monkeypatch.setattr(zoo, "_build", no_training)
+    monkeypatch.setattr(zoo_build, "build", no_training)
     assert zoo.ensure_zoo([("text", "bert"), ("text", "emb-only")], progress=False) == root
 
 
@@ -130,10 +130,10 @@ _BUILDER = """
 import json, sys
 import torch
 torch.set_num_threads(1)
-from harness.models import zoo
+from harness.models import zoo, zoo_build
 built = []
-real = zoo._build_entry
-zoo._build_entry = lambda root, kind, name, *rest: (built.append([kind, name]), real(root, kind, name, *rest))
+real = zoo_build.build_entry
+zoo_build.build_entry = lambda root, kind, name, *rest: (built.append([kind, name]), real(root, kind, name, *rest))
 zoo.ensure_zoo([("text", "albert"), ("vision", "volo")], progress=False)
 print(json.dumps(built))
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -69,3 +70,61 @@ def test_zoo_ls_shows_each_recipe(capsys: pytest.CaptureFixture[str]) -> None:
     for name, recipe in {**TEXT_RECIPES, **VISION_RECIPES}.items():
         line = next(line for line in out.splitlines() if f" {name} " in f" {line} ")
         assert describe(recipe) in line and "steps" in out
+
+
+def test_steps_come_from_the_recipe_unless_overridden(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HARNESS_ZOO_STEPS")
+    assert zoo.entry_steps("vision", "beit") == VISION_RECIPES["beit"]["steps"] < zoo.DEFAULT_STEPS
+    assert zoo.entry_steps("vision", "vit") == zoo.DEFAULT_STEPS  # no steps in its recipe
+    before = zoo.recipe_hash()
+    monkeypatch.setitem(VISION_RECIPES, "beit", {**VISION_RECIPES["beit"], "steps": 120})
+    assert zoo.entry_steps("vision", "beit") == 120 and zoo.recipe_hash() != before
+    monkeypatch.setenv("HARNESS_ZOO_STEPS", "7")
+    assert zoo.entry_steps("vision", "beit") == 7
+
+
+def test_swin_is_pre_trained_at_its_own_resolution() -> None:
+    """Swin-B-384 → 96 px (×64/224 to a multiple of 32), the 224-px families → 64 px: the encoder the zoo
+    trains, the size recorded with the entry and the default size the entry is loaded at."""
+    from harness.models.config import ModelSpec
+    from harness.models.vision import build_vision_encoder
+    from harness.models.zoo_vision import _encoder
+
+    zoo.ensure_zoo([("vision", "swin-base-384"), ("vision", "deit")], progress=False)
+    for name, size in (("swin-base-384", 96), ("deit", 64)):
+        assert _encoder(name).image_size == size
+        assert json.loads((zoo.entry_dir("vision", name) / zoo.META_FILE).read_text())["image_size"] == size
+        spec = ModelSpec(scale="tiny", vision=name, text="bert")
+        assert build_vision_encoder(name, spec=spec).image_size == size
+    assert zoo.recipe()["vision"]["swin-base-384"]["image_size"] == 96
+
+
+def test_a_teacher_is_built_before_its_student_and_text_last() -> None:
+    from harness.models.zoo_build import build_order
+
+    order = build_order([("text", "bert"), ("vision", "distilled-deit"), ("vision", "beit")])
+    assert order == [("vision", "vit"), ("vision", "beit"), ("vision", "distilled-deit"), ("text", "bert")]
+
+
+def test_several_entries_build_in_worker_processes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """HARNESS_ZOO_WORKERS=2: the entries are trained in two forked processes, not in this one."""
+    import os
+
+    from harness.models import zoo_build
+
+    real = zoo_build.build_entry
+
+    def recording(root: Path, kind: str, name: str, *rest: object) -> None:
+        (tmp_path / f"{kind}-{name.replace('/', '-')}.pid").write_text(str(os.getpid()))
+        real(root, kind, name, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(zoo_build, "build_entry", recording)  # forked workers inherit the patch
+    monkeypatch.setenv("HARNESS_ZOO_WORKERS", "2")
+    entries = [("text", "bert"), ("text", "roberta"), ("vision", "clip-vit-224/32")]
+    zoo.ensure_zoo(entries, progress=False)
+    pids = {p.read_text() for p in tmp_path.glob("*.pid")}
+    assert len(list(tmp_path.glob("*.pid"))) == 3 and str(os.getpid()) not in pids
+    assert all(zoo.entry_dir(*e).is_dir() for e in entries)
+    monkeypatch.setenv("HARNESS_ZOO_WORKERS", "none")
+    with pytest.raises(ValueError, match="HARNESS_ZOO_WORKERS must be a whole number"):
+        zoo_build.zoo_workers(3)

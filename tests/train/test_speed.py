@@ -123,7 +123,7 @@ def test_every_timm_attention_is_fused_and_swin_computes_the_same() -> None:
         assert flags and all(flags), entry.name
     torch.manual_seed(0)
     swin = build_vision_encoder("swin-base-384", spec=spec).eval()
-    pixels = torch.randn(2, 3, 64, 64)
+    pixels = torch.randn(2, 3, swin.image_size, swin.image_size)  # its tiny native size (96 px)
     fused = swin(pixels)
     for m in swin.modules():
         if hasattr(m, "fused_attn"):
