@@ -71,5 +71,7 @@ def save_tokenizer(family: str, out: Path) -> None:
         bert_like(out, family)
     elif family in ("roberta", "deberta"):
         bpe_like(out, family)
-    else:
+    elif family == "albert":
         albert_like(out)
+    else:  # a new family's layout (special ids, tokenizer class) is its own: no silent ALBERT stand-in
+        raise ValueError(f"no rehearsal tokenizer for text family '{family}': add its layout to {__name__}")

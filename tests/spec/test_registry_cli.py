@@ -67,9 +67,10 @@ def test_every_registry_lists_components_with_descriptions(kind: str) -> None:
 def test_paper_components_are_registered() -> None:
     assert set(REGISTRIES["vision"].names()) >= {"vit", "deit", "distilled-deit", "cait", "volo", "beit",
                                                   "swin-base-384", "clip-vit-224/32", "clip-vit-224/16"}
-    assert set(REGISTRIES["text"].names()) == {"bert", "roberta", "electra", "albert", "deberta", "emb-only"}
-    assert set(REGISTRIES["fusion"].names()) == {"co-attention", "merged-attention"}
-    assert set(REGISTRIES["architecture"].names()) == {"encoder-only", "encoder-decoder"}
+    # At least the paper's (a new component needs no edit here).
+    assert set(REGISTRIES["text"].names()) >= {"bert", "roberta", "electra", "albert", "deberta", "emb-only"}
+    assert set(REGISTRIES["fusion"].names()) >= {"co-attention", "merged-attention"}
+    assert set(REGISTRIES["architecture"].names()) >= {"encoder-only", "encoder-decoder"}
 
 
 def test_import_help_ls_validate_do_not_import_torch() -> None:
