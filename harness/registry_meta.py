@@ -67,6 +67,9 @@ class TaskMeta:
     images: int = 1  # images per example (NLVR2: 2)
     reads: str | None = None  # the task whose data form it reads (default: its own name)
     dataset: str | None = None  # the dataset it reads when its section names none
+    # What its head is built with when parameters are counted before any data is read (``harness plan``);
+    # at run time the head's info comes from the data (``Task.info``). VQA: the answer vocabulary's size.
+    head_info: Mapping[str, Any] = field(default_factory=dict)
 
     def form(self, name: str) -> str:
         """The data form the task ``name`` (this entry's name) reads."""

@@ -20,17 +20,10 @@ import functools
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from harness.models.estimate import analytic_flops, encoder_dims, image_tokens
-from harness.registry import DATASETS, default_dataset
+from harness.registry import DATASETS, TASKS, default_dataset
 from harness.spec.schema import ExperimentSpec, JobSpec
-
-# What a task head needs to be built (the real sizes come from the data at run time).
-TASK_HEAD_INFO: dict[str, dict[str, Any]] = {
-    "vqa": {"num_answers": 3129}, "nlvr2": {"num_classes": 2, "images": 2}, "snli-ve": {"num_classes": 3},
-    "retrieval": {"negatives": 15},
-}
 
 
 @dataclass(frozen=True)
@@ -53,7 +46,7 @@ def _params(model_json: str, objectives: tuple[str, ...], task: str | None, imag
     from harness.models.params import parameter_counts
 
     spec = ModelSpec.model_validate(json.loads(model_json))
-    tasks = {task: TASK_HEAD_INFO.get(task, {})} if task else None
+    tasks = {task: dict(TASKS.get(task).meta.head_info)} if task else None
     return parameter_counts(spec, objectives=objectives, tasks=tasks, image_size=image_size)["total"]
 
 

@@ -37,12 +37,13 @@ _objective("span-corruption", "span:SpanCorruption",
 
 # head_mult: the paper's head LR multiplier; metric: what the report ranks by; dataset: what it reads when the
 # grid's finetune section names none.
+# head_info: what the plan counts the head with before any data is read (VQAv2's 3,129 answers).
 _task("vqa", "vqa:VQA", "VQAv2: soft-score BCE over the answer vocabulary", head_mult=50, metric="vqa_score",
-      dataset="vqav2")
+      dataset="vqav2", head_info={"num_answers": 3129})
 _task("nlvr2", "nlvr2:NLVR2", "NLVR2: two images and a statement → true/false", head_mult=10, metric="accuracy",
-      images=2, dataset="nlvr2")
+      images=2, dataset="nlvr2", head_info={"num_classes": 2, "images": 2})
 _task("snli-ve", "snli_ve:VisualEntailment",
       "SNLI-VE: image premise + hypothesis → entailment/neutral/contradiction", head_mult=10, metric="accuracy",
-      dataset="snli-ve")
+      dataset="snli-ve", head_info={"num_classes": 3})
 _task("retrieval", "retrieval:Retrieval", "image-text retrieval: 1 positive + k negatives, rank head", head_mult=5,
-      metric="ir_r1", dataset="f30k")
+      metric="ir_r1", dataset="f30k", head_info={"negatives": 15})

@@ -52,6 +52,17 @@ def test_each_task_is_costed_with_its_own_dataset(paper_rows) -> None:  # type: 
     assert steps["retrieval"] == 2832 or steps["retrieval"] == 2833  # 10 × 145,000 F30K captions / 512
 
 
+def test_fine_tuning_heads_are_counted_with_the_tasks_registered_head_info() -> None:
+    """Before any data exists, a task's head is counted with its registry's head_info (VQAv2: 3,129 answers)."""
+    from harness.models.params import parameter_counts
+
+    job = next(j for j in compile_grid(MAIN, "paper").jobs if j.task == "vqa")
+    ft = job.experiment.finetune["vqa"]
+    expected = parameter_counts(job.experiment.model, objectives=(), tasks={"vqa": {"num_answers": 3129}},
+                                image_size=ft.image_size)["total"]
+    assert job_cost(job).params == expected
+
+
 def test_paper_profile_runs_32_per_gpu_with_accumulation(paper_rows) -> None:  # type: ignore[no-untyped-def]
     pre = _row(paper_rows, "pretrain", "-")
     assert (pre["gpus"], pre["per_device_batch"], pre["accumulation"]) == (8, 32, 16)  # 4096 = 32 × 8 × 16
