@@ -21,6 +21,7 @@ from harness.models.config import ModelSpec
 from harness.models.meter import MeterModel
 from harness.registry import TEXT_ENCODERS, VISION_ENCODERS
 from harness.train.objectives.mim import fit_patch_tokenizer
+from harness.train.random_batch import random_batch
 
 FUSIONS = ("co-attention", "merged-attention")
 ARCHITECTURES = ("encoder-only", "encoder-decoder")
@@ -225,22 +226,6 @@ def tiny_cache(tmp_path_factory: pytest.TempPathFactory):
         yield
 
 
-def _registry_batch(model: MeterModel, names: tuple[str, ...], batch: int = 2) -> dict:
-    g = torch.Generator().manual_seed(0)
-    out = {}
-    for name in names:
-        ids = torch.randint(5, model.text.vocab_size, (batch, 10), generator=g)
-        mask = torch.ones_like(ids)
-        mask[0, 7:] = 0
-        sub = {"input_ids": ids, "attention_mask": mask, "pixel_values": torch.randn(batch, 3, 64, 64, generator=g)}
-        if name == "mlm":
-            sub["mlm_labels"] = torch.where(torch.arange(10) % 4 == 1, ids, torch.full_like(ids, -100))
-        if name == "itm":
-            sub["itm_labels"] = torch.tensor([1, 0])
-        out[name] = sub
-    return out
-
-
 @pytest.mark.usefixtures("tiny_cache")
 @pytest.mark.parametrize(("vision", "text"), ENCODER_PAIRS)
 def test_build_model_with_registry_encoders(vision: str, text: str) -> None:
@@ -252,7 +237,8 @@ def test_build_model_with_registry_encoders(vision: str, text: str) -> None:
                      fusion_layers=1, dropout=0.0, max_text_len=16)
     objectives = ("mlm", "itm", "mim-in-batch-negatives")
     model = build_model(spec, objectives=objectives)
-    out = model(_registry_batch(model, objectives))
+    out = model(random_batch(objectives, batch=2, image_size=model.vision.image_size, vocab=model.text.vocab_size,
+                             text_len=10))
     assert torch.isfinite(out["loss"])
     out["loss"].backward()
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -271,7 +257,8 @@ def test_build_model_encoder_decoder_uses_the_tokenizers_mask_token() -> None:
                      hidden=32, heads=4, fusion_layers=1, decoder_layers=1, dropout=0.0)
     model = build_model(spec, objectives=("span-corruption", "itm"))
     assert model.special_tokens["mask"] == load_tokenizer(spec).mask_token_id
-    out = model(_registry_batch(model, ("span-corruption", "itm")))
+    out = model(random_batch(("span-corruption", "itm"), batch=2, image_size=model.vision.image_size,
+                             vocab=model.text.vocab_size, text_len=10))
     assert torch.isfinite(out["loss/span-corruption"])
 
 
