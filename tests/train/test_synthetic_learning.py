@@ -33,9 +33,11 @@ LOCAL = {
 BUDGETS = {
     "vqa": (300, "vqa_score", 0.10),
     "snli-ve": (600, "accuracy", 0.10),
+    # NLVR2 (statements led by the left image, harness/data/synthetic_tasks.py): 54 % at step 300, 73 % at
+    # 450, 80 % at 600 against a blind prior of 54 % (one seed, from the zoo); the earlier mix stayed at its
+    # prior (56 % vs 55.5 %).
+    "nlvr2": (600, "accuracy", 0.10),
 }
-# NLVR2 is not here: it stays at its blind prior after 600 steps (54.8 % vs 55.5 %, grids/main.yaml), and
-# a test that only restates a known failure would cost CI two minutes for nothing.
 
 
 def _finetune(task: str, steps: int, **extra: object) -> ExperimentSpec:
