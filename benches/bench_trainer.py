@@ -1,33 +1,37 @@
 """Trainer overhead: harness ``Trainer`` vs a bare PyTorch loop, like for like, as ratios in one run.
 
-Both sides train the same tiny METER object (MLM + ITM) on the same repeated synthetic batch
+Both sides train the same tiny METER model (MLM + ITM; two copies with the same initial weights,
+which swap sides every repeat so that neither copy's memory layout favours one side) on the same
+repeated synthetic batch
 (data loading is not what is measured), with the same optimizer built by the same function
 (``build_optimizer``, AdamW fused exactly when the trainer fuses it: ``fused_adamw``), the same
 LR schedule and the same torch thread count; the bench prints both configurations as read
 back from the optimizer objects, so a mismatch shows.
 
-How a step is timed: both loops draw their batch from the same iterator, which reads the clocks
-at every draw, so the time between draw k and draw k + 10 is exactly ten steps of that loop with
-everything it does between them (the trainer's accumulation context, loss reduction, LR and loss
-logging, progress.json every ``log_every`` = 10 steps; any 10 consecutive steps hold one log step).
-Set-up (Accelerator, optimizer, progress file) falls before the first draw and the first
-``WARMUP`` steps are dropped, so neither enters. Each run gives several 10-step blocks; a side's
-cost in a run is the median of its blocks (a neighbour's burst hits one block, not the median).
-Bare and harness runs alternate (bare, harness, harness, bare, ...: a slow drift of the load
-cancels) and the overhead is the median over repeats of the ratio of each adjacent pair. On CPU
-the headline is process CPU time (user + system, one torch thread): wall time on a shared
-machine mostly measures the neighbours (it is printed too). ``--profile`` attributes the
-trainer's own CPU time. Target: overhead ≤ 3 %.
+How a step is timed — paired steps: the bare loop runs on its own copy of the model (same
+initial weights) *inside* the harness's batch iterator. At every draw the iterator first runs one
+bare step and times it, then reads the clocks and returns the batch; the harness's step is the time
+from that return to its next draw, with everything the trainer does in between (accumulation
+context, loss reduction, LR and loss logging, progress.json every ``log_every`` = 10 steps).
+So the two loops alternate step by step and any change of the machine's load hits both alike
+(separate runs of each loop, even interleaved, scattered by ±5–10 % on a shared machine). Steps
+are summed over blocks of 10 (one log step in each); set-up (Accelerator, optimizer, progress
+file) and the first ``WARMUP`` steps are dropped. The overhead is the median over all blocks of
+all repeats of harness/bare, with a bootstrap 95 % interval over repeats. On CPU the headline is
+process CPU time (one torch thread): wall time on a shared machine mostly measures the
+neighbours (printed too). ``--profile`` attributes the trainer's own CPU time. Target: ≤ 3 %.
 
-    python benches/bench_trainer.py [--batch 8] [--blocks 5] [--repeats 15] [--profile]
+    python benches/bench_trainer.py [--batch 8] [--blocks 8] [--repeats 9] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import itertools
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -84,71 +88,98 @@ def clock() -> Clock:
     return time.perf_counter(), time.process_time()
 
 
-class TimedBatches:
-    """The same batch forever; the clocks are read at every draw (one draw per step on both sides)."""
+class BareLoop:
+    """The minimum a training loop must do, one step per call: forward, backward, AdamW step, LR step."""
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
-        self.marks: list[Clock] = []
+    def __init__(self, model: torch.nn.Module, groups: Any, data: dict[str, Any], steps: int) -> None:
+        s = settings(1, steps)
+        self.model, self.data = model, data
+        self.optimizer = build_optimizer(model, groups, s.lrs, weight_decay=s.weight_decay, betas=s.betas, eps=s.eps,
+                                         fused=fused_adamw(next(model.parameters()).device), rules=s.param_rules,
+                                         adamw=s.adamw)
+        self.scheduler = build_scheduler(self.optimizer, steps, s.warmup_ratio, s.decay)
+        model.train()
+
+    def step(self) -> None:
+        self.model(self.data)["loss"].backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+
+class PairedBatches:
+    """The harness's batches. At each draw: one bare step (timed), then the clocks that start the
+    harness's step; ``bare[k]`` and ``harness[k]`` are step k of each loop (Clock differences)."""
+
+    def __init__(self, bare: BareLoop, data: dict[str, Any]) -> None:
+        self.bare_loop, self.data = bare, data
         self.sync = torch.cuda.is_available()  # on a GPU a step's time is its kernels', not their launch
+        self.bare: list[Clock] = []
+        self.harness: list[Clock] = []
+        self.started: Clock | None = None
 
-    def __iter__(self) -> TimedBatches:
+    def __iter__(self) -> PairedBatches:
         return self
 
-    def __next__(self) -> dict[str, Any]:
+    def _clock(self) -> Clock:
         if self.sync:
             torch.cuda.synchronize()
-        self.marks.append(clock())
+        return clock()
+
+    def __next__(self) -> dict[str, Any]:
+        ended = self._clock()
+        if self.started is not None:
+            self.harness.append((ended[0] - self.started[0], ended[1] - self.started[1]))
+        self.bare_loop.step()
+        self.started = self._clock()
+        self.bare.append((self.started[0] - ended[0], self.started[1] - ended[1]))
         return self.data
 
 
-def block_costs(marks: list[Clock], index: int) -> list[float]:
-    """Seconds per step of each whole BLOCK-step block after the warm-up (draw k to draw k + BLOCK)."""
-    return [(marks[k + BLOCK][index] - marks[k][index]) / BLOCK for k in range(WARMUP, len(marks) - BLOCK, BLOCK)]
+def paired_run(models: tuple[torch.nn.Module, torch.nn.Module], data: dict[str, Any], steps: int, batch: int,
+               seen: dict[str, str]) -> list[tuple[float, float, float, float]]:
+    """One harness run of ``steps`` steps with the bare loop paired in; per block of BLOCK steps after
+    the warm-up: (bare wall, harness wall, bare CPU, harness CPU) seconds per step."""
+    from harness.models.groups import param_groups
 
-
-def bare_loop(model: torch.nn.Module, groups: Any, data: dict[str, Any], steps: int, seen: dict[str, str]) -> list[
-        Clock]:
-    """The minimum a training loop must do: forward, backward, AdamW step, LR step."""
-    device = next(model.parameters()).device
-    s = settings(1, steps)
-    optimizer = build_optimizer(model, groups, s.lrs, weight_decay=s.weight_decay, betas=s.betas, eps=s.eps,
-                                fused=fused_adamw(device), rules=s.param_rules,
-                                adamw=s.adamw)
-    scheduler = build_scheduler(optimizer, steps, s.warmup_ratio, s.decay)
-    model.train()
-    batches = TimedBatches(data)
-    for batch in itertools.islice(batches, steps):
-        model(batch)["loss"].backward()
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seen["bare"] = describe(optimizer)
-    return batches.marks
-
-
-def harness_loop(model: torch.nn.Module, groups: Any, data: dict[str, Any], steps: int, batch: int,
-                 seen: dict[str, str]) -> list[Clock]:
-    batches = TimedBatches(data)
-    parts = TrainParts(model=model, groups=groups, batches=lambda rank, world: batches)
+    bare_model, harness_model = models
+    bare = BareLoop(bare_model, param_groups(bare_model), data, steps + 1)
+    batches = PairedBatches(bare, data)
+    parts = TrainParts(model=harness_model, groups=param_groups(harness_model), batches=lambda rank, world: batches)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(parts, settings(batch, steps), Path(tmp), "bench")
         trainer.run()
-    seen["harness"] = describe(trainer.optimizer.optimizer)  # the optimizer inside Accelerate's wrapper
-    return batches.marks
+    seen["bare"], seen["harness"] = describe(bare.optimizer), describe(trainer.optimizer.optimizer)
+    blocks = []
+    for k in range(WARMUP, len(batches.harness) - BLOCK + 1, BLOCK):
+        b, h = batches.bare[k: k + BLOCK], batches.harness[k: k + BLOCK]
+        blocks.append(tuple(sum(c[i] for c in side) / BLOCK for i in (0, 1) for side in (b, h)))
+    return blocks  # type: ignore[return-value]
 
 
-def summary(bare: list[list[Clock]], harness: list[list[Clock]], index: int) -> str:
-    """Median over repeats of the ratio harness/bare of each repeat's median block cost."""
-    b = [statistics.median(block_costs(m, index)) for m in bare]
-    h = [statistics.median(block_costs(m, index)) for m in harness]
-    ratios = sorted(hi / bi for hi, bi in zip(h, b, strict=True))
-    q = len(ratios) // 4
-    return (f"overhead {statistics.median(ratios) - 1:+.1%} (median of {len(ratios)} per-repeat ratios; middle half "
-            f"{ratios[q] - 1:+.1%} … {ratios[len(ratios) - 1 - q] - 1:+.1%}); medians: bare "
-            f"{statistics.median(b) * 1000:.1f} ms/step, harness {statistics.median(h) * 1000:.1f} ms/step")
+def overhead(blocks: list[list[tuple[float, float, float, float]]], index: int, rng: random.Random) -> str:
+    """Median of harness/bare over every block, and its bootstrap 95 % interval over repeats."""
+    def median_ratio(repeats: list[list[tuple[float, float, float, float]]]) -> float:
+        return statistics.median(blk[index + 1] / blk[index] for rep in repeats for blk in rep)
+
+    boot = sorted(median_ratio(rng.choices(blocks, k=len(blocks))) for _ in range(2000))
+    every = [blk for rep in blocks for blk in rep]
+    return (f"overhead {median_ratio(blocks) - 1:+.1%} (median over {len(every)} blocks of {BLOCK} steps; bootstrap "
+            f"95 % interval {boot[50] - 1:+.1%} … {boot[1949] - 1:+.1%}); median step: bare "
+            f"{statistics.median(b[index] for b in every) * 1000:.1f} ms, harness "
+            f"{statistics.median(b[index + 1] for b in every) * 1000:.1f} ms")
+
+
+def bare_loop(model: torch.nn.Module, groups: Any, data: dict[str, Any], steps: int) -> None:
+    loop = BareLoop(model, groups, data, steps)
+    for _ in range(steps):
+        loop.step()
+
+
+def harness_loop(model: torch.nn.Module, groups: Any, data: dict[str, Any], steps: int, batch: int) -> None:
+    parts = TrainParts(model=model, groups=groups, batches=lambda rank, world: itertools.repeat(data))
+    with tempfile.TemporaryDirectory() as tmp:
+        Trainer(parts, settings(batch, steps), Path(tmp), "bench").run()
 
 
 # Where the trainer's own per-step work lives (everything else is the model and the optimizer, as in the bare loop).
@@ -161,9 +192,8 @@ def profile(model: torch.nn.Module, groups: Any, data: dict[str, Any], steps: in
     import cProfile
     import pstats
 
-    seen: dict[str, str] = {}
-    for name, run in (("bare", lambda: bare_loop(model, groups, data, steps, seen)),
-                      ("harness", lambda: harness_loop(model, groups, data, steps, batch, seen))):
+    for name, run in (("bare", lambda: bare_loop(model, groups, data, steps)),
+                      ("harness", lambda: harness_loop(model, groups, data, steps, batch))):
         prof = cProfile.Profile(timer=time.process_time)
         prof.runcall(run)
         stats = pstats.Stats(prof)
@@ -180,8 +210,8 @@ def profile(model: torch.nn.Module, groups: Any, data: dict[str, Any], steps: in
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--blocks", type=int, default=5, help=f"timed blocks of {BLOCK} steps per run")
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--blocks", type=int, default=8, help=f"timed blocks of {BLOCK} steps per run")
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--profile", action="store_true", help="print cProfile tables of both loops instead")
     args = parser.parse_args(argv)
@@ -196,29 +226,26 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     seen: dict[str, str] = {}
     steps = WARMUP + args.blocks * BLOCK + 1  # the last draw closes the last block
-    bare_loop(model, groups, data, WARMUP, seen)  # warm-up: allocator, kernels
-    harness_loop(model, groups, data, WARMUP, args.batch, seen)
+    bare_model = copy.deepcopy(model)  # the same initial weights on both sides
+    paired_run((bare_model, model), data, WARMUP + 1, args.batch, seen)  # warm-up: allocator, kernels
     load_before = os.getloadavg()[0]
-    bare: list[list[Clock]] = []
-    harness: list[list[Clock]] = []
-    for repeat in range(args.repeats):  # interleaved, alternating which side goes first
-        runs = [lambda: bare.append(bare_loop(model, groups, data, steps, seen)),
-                lambda: harness.append(harness_loop(model, groups, data, steps, args.batch, seen))]
-        for run in runs if repeat % 2 == 0 else runs[::-1]:
-            gc.collect()
-            run()
+    blocks = []
+    for repeat in range(args.repeats):
+        gc.collect()
+        pair = (bare_model, model) if repeat % 2 == 0 else (model, bare_model)
+        blocks.append(paired_run(pair, data, steps, args.batch, seen))
     load_after = os.getloadavg()[0]
     params = sum(p.numel() for p in model.parameters())
     print(f"model: tiny METER (clip-vit-224/32 + bert, hidden 32), {params:,} parameters, MLM + ITM, "
           f"batch {args.batch} repeated, {device.type}")
     print(f"bare optimizer:    {seen['bare']}")
     print(f"harness optimizer: {seen['harness']}")
-    print(f"load average {load_before:.1f} → {load_after:.1f} on {os.cpu_count()} cores; {args.repeats} interleaved "
-          f"repeats per side of {steps - 1} steps, each timed as {args.blocks} blocks of {BLOCK} steps after "
-          f"{WARMUP} warm-up steps")
-    cpu = device.type == "cpu"
-    for index, name in ((1, "CPU time"), (0, "wall time")) if cpu else ((0, "wall time"),):
-        print(f"{name:>9}: {summary(bare, harness, index)}")
+    print(f"load average {load_before:.1f} → {load_after:.1f} on {os.cpu_count()} cores; {args.repeats} runs of "
+          f"{steps - 1} paired steps (bare, harness, bare, ...), each timed as {args.blocks} blocks of {BLOCK} steps "
+          f"after {WARMUP} warm-up steps")
+    cpu, rng = device.type == "cpu", random.Random(0)
+    for index, name in ((2, "CPU time"), (0, "wall time")) if cpu else ((0, "wall time"),):
+        print(f"{name:>9}: {overhead(blocks, index, rng)}")
     print(f"target: overhead <= +3% ({'CPU time' if cpu else 'wall time'})")
     return 0
 
