@@ -16,6 +16,7 @@ in ``HARNESS_ZOO_WORKERS`` processes side by side (default: 2, or the CPU count 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -67,9 +68,30 @@ def recipe() -> dict[str, Any]:
     vision = {n: {"arch": tiny_arch(n), "mean": vision_meta(n).mean, "std": vision_meta(n).std,
                   "image_size": native_image_size(n, "tiny")}
               for kind, n in all_entries() if kind == "vision"}
-    return {"version": ZOO_VERSION, "steps": steps_override(), "data": _DATA, "train": _TRAIN,
-            "text": tiny_recipe(), "vision": vision,
+    return {"version": ZOO_VERSION, "steps": steps_override(), "data": _DATA, "inputs": inputs_digest(),
+            "train": _TRAIN, "text": tiny_recipe(), "vision": vision,
             "recipes": {f"{kind}/{n}": entry_recipe(kind, n) for kind, n in all_entries()}}
+
+
+@functools.lru_cache(maxsize=1)
+def inputs_digest() -> str:
+    """A digest of what the zoo trains on, as generated now: the text corpus and its sentence pairs, and a
+    probe of the vision inputs (scenes, pixels and captions of the first images). The synthetic world is
+    made by code, not read from files, so a change to how texts are worded or scenes drawn (e.g. a new
+    kind of NLVR2 statement, which the corpus includes) must name a new zoo rather than reuse weights
+    trained on the old texts. ~0.1 s, once per process."""
+    from harness.data.synthetic import caption_corpus, caption_pairs, captions_for, render_scene_set, scene_rng
+
+    digest = hashlib.sha256()
+    for text in caption_corpus(_DATA["corpus_seed"], _DATA["corpus_n"]):
+        digest.update(text.encode() + b"\n")
+    for a, b in caption_pairs(_DATA["corpus_seed"], _DATA["corpus_n"]):
+        digest.update(f"{a}\t{b}\n".encode())
+    images, scenes = render_scene_set(_DATA["image_seed"], 16, 32)
+    digest.update(images.tobytes())
+    for caption in captions_for(scenes, 1, scene_rng(_DATA["image_seed"], "captions")):
+        digest.update(caption[0].encode() + b"\n")
+    return digest.hexdigest()[:16]
 
 
 def recipe_hash() -> str:

@@ -40,6 +40,30 @@ def test_recipe_hash_follows_the_training_steps(monkeypatch: pytest.MonkeyPatch)
         zoo.zoo_root()
 
 
+@pytest.mark.parametrize("change", ["corpus wording", "caption wording", "scene drawing"])
+def test_recipe_hash_follows_the_generated_inputs(change: str) -> None:
+    """The synthetic world is made by code: rewording the texts or redrawing the scenes names a new zoo
+    (weights trained on the old texts are never reused for the new ones)."""
+    from harness.data import synthetic, synthetic_tasks
+
+    zoo.inputs_digest.cache_clear()
+    before = zoo.recipe_hash()
+    with pytest.MonkeyPatch.context() as mp:
+        if change == "corpus wording":
+            original = synthetic_tasks.corpus_texts
+            mp.setattr(synthetic_tasks, "corpus_texts", lambda *a: [t.replace("red", "crimson") for t in original(*a)])
+        elif change == "caption wording":
+            captions = synthetic.captions_for
+            mp.setattr(synthetic, "captions_for", lambda *a: [[c[0] + " ."] for c in captions(*a)])
+        else:
+            render = synthetic.render_scene_set
+            mp.setattr(synthetic, "render_scene_set", lambda *a: (255 - render(*a)[0], render(*a)[1]))
+        zoo.inputs_digest.cache_clear()
+        assert zoo.recipe_hash() != before
+    zoo.inputs_digest.cache_clear()
+    assert zoo.recipe_hash() == before
+
+
 def test_names_are_checked_and_emb_only_shares_bert() -> None:
     assert zoo.canonical("text", "emb-only") == ("text", "bert")
     assert zoo.entry_dir("text", "emb-only") == zoo.entry_dir("text", "bert")
