@@ -184,12 +184,14 @@ def answer_family(qtype: str, answer: str, max_objects: int) -> tuple[str, ...]:
 # The fusion grounds a colour word only while the evidence of an image pushes the label one way in
 # most examples; when the side word ("left"/"right") or the quantifier ("neither") flips which
 # image counts or with which sign, the pushes cancel and the fusion stays on its plateau for the
-# whole budget. So the mix leads with statements about the left image — NLVR2's own commonest form
-# ("the left image contains …") — which ground the colour words early; the right image, "both" and
-# "at least one" (each image's evidence pushing the same way) are the composition the head learns
-# next. "Neither", shapes and the mirrored word-order comparison (``_nlvr2_more``) are left out of
-# the task: with them NLVR2 did not leave its prior in the budget. They stay in the text corpus.
-# The test set: 400 pairs (±2.5 points).
+# whole budget. The escape is fragile: the mix of 44 % left / 11 % right / 22 % both / 22 % at least
+# one reached 80 % at step 600 with one build of the tiny zoo, but 55 % (blind 51 %) with the
+# rebuilt zoo (issue 19 recipes), and 67 % left with the rest as above stayed at 50 %, while the
+# left image alone reached 99 % at step 450 with both zoos. So the local task asks only about the
+# left image ("the left image contains a red shape", NLVR2's commonest form): both images still go
+# through the fusion and the head reads both pooled features, and must learn to ignore the right
+# one; the composition across the two images (right, both, at least one, neither, the mirrored
+# word-order comparison) is more than this budget grounds. The test set: 400 pairs (±2.5 points).
 
 def _colour_pick(a: Scene, b: Scene, rng: np.random.Generator) -> int:
     """A colour present in one of the images 60 % of the time (else any colour), so that
@@ -227,10 +229,6 @@ def _nlvr2_left(a: Scene, b: Scene, rng: np.random.Generator) -> tuple[str, bool
     return _nlvr2_image(a, "left", _colour_pick(a, b, rng))
 
 
-def _nlvr2_right(a: Scene, b: Scene, rng: np.random.Generator) -> tuple[str, bool]:
-    return _nlvr2_image(b, "right", _colour_pick(a, b, rng))
-
-
 def _nlvr2_more(a: Scene, b: Scene, rng: np.random.Generator) -> tuple[str, bool]:
     """Word order: the mirrored sentence has the same words and the opposite truth."""
     if a.count == b.count:  # a tie makes both wordings false: ask about a colour instead
@@ -247,12 +245,10 @@ def _nlvr2_shape(a: Scene, b: Scene, rng: np.random.Generator) -> tuple[str, boo
 
 StatementKinds = dict[str, tuple[Callable[[Scene, Scene, np.random.Generator], tuple[str, bool]], float]]
 
-# The task's mix (see above): the left image leads, the composition follows.
+# The task's mix (see above): statements about the left image only. The other kinds stay defined
+# in the text corpus's mix.
 NLVR2_KINDS: StatementKinds = {
-    "left": (_nlvr2_left, 2.0),
-    "right": (_nlvr2_right, 0.5),
-    "both": (_nlvr2_both, 1.0),
-    "at_least_one": (_nlvr2_any, 1.0),
+    "left": (_nlvr2_left, 1.0),
 }
 
 # The text pre-training corpus (``scene_text``) keeps the mix the tiny zoo's encoders were built
