@@ -92,7 +92,7 @@ def test_clip_meter_style_drops_last_block_and_norms_every_token() -> None:
 def test_preprocess_config_follows_the_catalog() -> None:
     clip = preprocess_config(ModelSpec(vision="clip-vit-224/32"))
     assert clip["image_size"] == 224 and clip["mean"][0] == pytest.approx(0.48145466)
-    assert preprocess_config(tiny(vision="swin-base-384"))["image_size"] == 64
+    assert preprocess_config(tiny(vision="swin-base-384"))["image_size"] == 96  # 384 × 64/224: its own size
     assert preprocess_config(ModelSpec(vision="swin-base-384"))["image_size"] == 384
     assert preprocess_config(tiny(vision="beit"))["std"] == (0.5, 0.5, 0.5)
 

@@ -75,7 +75,7 @@ def test_paper_components_are_registered() -> None:
 
 def test_import_help_ls_validate_do_not_import_torch() -> None:
     """`plan` does: it counts each job's parameters on its model built on the meta device (one cost model
-    with `ls --params`, tests/spec/test_cost.py)."""
+    with `ls --params`, tests/dispatch/test_cost.py)."""
     code = (
         "import sys\n"
         "from harness.cli import main\n"
