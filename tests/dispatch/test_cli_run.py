@@ -84,9 +84,16 @@ def test_failure_status_logs_and_retry(tmp_path: Path, cli_env, capsys) -> None:
     assert "nothing to retry" in capsys.readouterr().out and len(starts(results)) == 5
 
 
+def _ctrl_c_reaches_the_child() -> None:
+    # A process started in the background by a non-interactive shell (`cmd &`, e.g. CI launched that way)
+    # inherits SIGINT ignored, and Python then keeps ignoring it: the Ctrl-C this test sends would be lost.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spawn_run(grid: Path, results: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "harness", "run", str(grid), "--results", str(results),
-                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_ctrl_c_reaches_the_child)
 
 
 def _wait_for(condition, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
