@@ -26,6 +26,8 @@ import threading
 import time
 from pathlib import Path
 
+from harness.train.record import git_state, versions  # what every run records, here for the whole grid
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -47,12 +49,10 @@ def _mem_gib() -> int:
 
 
 def _commit() -> str:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                           capture_output=True, text=True)
-    if head.returncode != 0:
+    commit, dirty = git_state(REPO)
+    if commit is None:
         return "unknown (not a git checkout)"
-    return head.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else " (clean tree)")
+    return commit[:7] + (" (uncommitted changes)" if dirty else " (clean tree)")
 
 
 class LoadSampler(threading.Thread):
@@ -60,14 +60,14 @@ class LoadSampler(threading.Thread):
 
     def __init__(self, interval: float = 15.0) -> None:
         super().__init__(daemon=True)
-        self.interval, self.samples, self._stop = interval, [os.getloadavg()[0]], threading.Event()
+        self.interval, self.samples, self._done = interval, [os.getloadavg()[0]], threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._done.wait(self.interval):
             self.samples.append(os.getloadavg()[0])
 
     def stop(self) -> str:
-        self._stop.set()
+        self._done.set()
         self.samples.append(os.getloadavg()[0])
         return f"load average (1 min) {min(self.samples):.1f}-{max(self.samples):.1f} over the run"
 
@@ -85,12 +85,7 @@ def _timed(cmd: list[str]) -> tuple[float, float, float]:
 
 
 def _versions() -> str:
-    import timm  # here, not at the top: the run itself does not need them in this process
-    import torch
-    import transformers
-
-    return (f"python {platform.python_version()}, torch {torch.__version__}, transformers "
-            f"{transformers.__version__}, timm {timm.__version__}")
+    return ", ".join(f"{package} {v}" for package, v in versions().items() if package != "meter-harness")
 
 
 def _minutes(seconds: float) -> str:

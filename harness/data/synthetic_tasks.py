@@ -252,8 +252,8 @@ NLVR2_KINDS: StatementKinds = {
 }
 
 # The text pre-training corpus (``scene_text``) keeps the mix the tiny zoo's encoders were built
-# from: the zoo's recipe hash does not cover the corpus, so changing it would silently change
-# what a cached encoder was trained on. Same words as the task's mix, other weights.
+# from: the zoo's hash covers the corpus (``harness.models.zoo.inputs_digest``), so changing it
+# would name a new zoo and retrain every tiny text encoder. Same words as the task's mix, other weights.
 CORPUS_NLVR2_KINDS: StatementKinds = {
     "both": (_nlvr2_both, 1.0),
     "at_least_one": (_nlvr2_any, 1.0),
