@@ -19,10 +19,10 @@ from harness.spec.schema import (
     DATA_PLACEMENT,
     MODEL_PLACEMENT,
     SCHEMA_VERSION,
-    STAGE_EXCLUDED,
     ExperimentSpec,
     Stage,
     check_experiment,
+    stage_excluded,
 )
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -84,11 +84,12 @@ class CellBuilder:
             "deterministic": canonical(exp.train.deterministic),
         }
         if stage == "pretrain":
-            parts["pretrain"] = self._fragment(exp.pretrain, STAGE_EXCLUDED)
+            assert exp.pretrain is not None
+            parts["pretrain"] = self._fragment(exp.pretrain, stage_excluded(exp.pretrain))
         else:
             assert task is not None
             parts["task"] = canonical(task)
-            parts["finetune"] = self._fragment(exp.finetune[task], STAGE_EXCLUDED)
+            parts["finetune"] = self._fragment(exp.finetune[task], stage_excluded(exp.finetune[task]))
             parts["from"] = canonical(depends_on)
         text = "{" + ",".join(f'"{k}":{parts[k]}' for k in sorted(parts)) + "}"  # keys are plain ASCII
         return hashlib.sha256(text.encode()).hexdigest()

@@ -57,6 +57,10 @@ class PretrainSpec(Strict):
     itm_negatives: Literal["bernoulli", "meter"] = "bernoulli"
     # Zero-shot retrieval at the end of pre-training on this dataset (None: skip).
     zero_shot: str | None = "f30k"
+    # LR schedule after the warm-up for this stage only (None: optim.decay, which both stages share).
+    # The local profiles pre-train with "constant": a 900-step run is a short prefix of the paper's
+    # 100k-step one, where the LR is still at its peak (grids/vl_combinations.yaml header: what it changes).
+    decay: Literal["linear", "cosine", "constant"] | None = None
     eval_every: int | None = Field(None, ge=1)
     # Start from an imported checkpoint instead of pre-training: "meter:NAME" (`harness import meter
     # CKPT --name NAME`). No pre-training job is compiled; the other keys of this section are unused.
@@ -305,11 +309,11 @@ def job_identity(
     }
     if stage == "pretrain":
         assert exp.pretrain is not None
-        body["pretrain"] = exp.pretrain.model_dump(mode="json", exclude=STAGE_EXCLUDED)
+        body["pretrain"] = exp.pretrain.model_dump(mode="json", exclude=stage_excluded(exp.pretrain))
     else:
         assert task is not None
         body["task"] = task
-        body["finetune"] = exp.finetune[task].model_dump(mode="json", exclude=STAGE_EXCLUDED)
+        body["finetune"] = exp.finetune[task].model_dump(mode="json", exclude=stage_excluded(exp.finetune[task]))
         body["from"] = depends_on
     return body
 
@@ -325,6 +329,14 @@ MODEL_PLACEMENT = {"weights_dir"}
 DATA_PLACEMENT = {"root", "num_workers"}
 STAGE_PLACEMENT = {"per_device_batch"}
 STAGE_EXCLUDED = _DISPLAY_ONLY | STAGE_PLACEMENT
+# Keys added to a stage section after schema 2 that enter the identity only when set: leaving one at
+# its default (None) keeps every run id recorded before it existed (no `harness rekey` needed).
+ADDED_WHEN_SET = {"decay"}
+
+
+def stage_excluded(section: PretrainSpec | FinetuneSpec) -> set[str]:
+    """The keys of a stage section left out of its job's identity."""
+    return STAGE_EXCLUDED | {key for key in ADDED_WHEN_SET if getattr(section, key, None) is None}
 # The dotted keys a site configuration (harness.toml) may set; "finetune.*" = every task's section.
 PLACEMENT_KEYS = ("data.root", "data.num_workers", "model.weights_dir", "pretrain.per_device_batch",
                   "finetune.*.per_device_batch", "train.trackers", "resources.*")

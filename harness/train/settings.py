@@ -102,7 +102,7 @@ def resolve(job: JobSpec, num_processes: int = 1, train_size: int | None = None)
             stage="pretrain", task=None, total_steps=pre.steps, global_batch=pre.batch, per_device_batch=per_device,
             accumulation=accumulation, image_size=pre.image_size,
             lrs=group_lrs(optim.lr, optim.lr_ratio, optim.head_mult), eval_every=pre.eval_every,
-            objectives=tuple(pre.objectives), **common,  # type: ignore[arg-type]
+            objectives=tuple(pre.objectives), **(common | {"decay": pre.decay or optim.decay}),  # type: ignore[arg-type]
         )
     task = job.task
     if task is None or task not in exp.finetune:
