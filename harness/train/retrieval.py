@@ -127,17 +127,27 @@ def merge_shards(shards: list[tuple[torch.Tensor, torch.Tensor]], num_images: in
     return scores
 
 
+def default_pair_batch(device: torch.device) -> int:
+    """Pairs fused at a time: 1024 on an accelerator; 64 on the CPU, where one chunk's fusion activations
+    then stay in the caches (the tiny models' zero-shot scoring, 30,000 pairs: 12.8 s at 64, 18.2 s at
+    1024 on one core). Scores are the same either way: each pair is fused on its own."""
+    return 64 if device.type == "cpu" else 1024
+
+
 def evaluate_retrieval(model: Any, eval_set: Any, head: str = "rank", *, batch_size: int = 256,
-                       pair_batch: int = 1024, rerank_k: int | None = None) -> dict[str, float]:
+                       pair_batch: int | None = None, rerank_k: int | None = None) -> dict[str, float]:
     """R@1/5/10 in both directions on a ``RetrievalEvalSet`` with the fast path.
 
     Under several processes each encodes everything (cheap) and scores its share of the
     images' pairs (the expensive part); the score rows are then gathered on every process.
+    ``pair_batch``: pairs fused at a time (None: :func:`default_pair_batch`).
     ``rerank_k``: fuse only the first stage's top-k pairs (``harness.train.rerank``; None = exact).
     """
     from harness.train.dist import all_gather, rank_world
     from harness.train.rerank import merge_rerank, rerank_shard
 
+    if pair_batch is None:
+        pair_batch = default_pair_batch(_device(model))
     was_training = model.training
     model.eval()
     try:
