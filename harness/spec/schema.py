@@ -337,6 +337,8 @@ ADDED_WHEN_SET = {"decay"}
 def stage_excluded(section: PretrainSpec | FinetuneSpec) -> set[str]:
     """The keys of a stage section left out of its job's identity."""
     return STAGE_EXCLUDED | {key for key in ADDED_WHEN_SET if getattr(section, key, None) is None}
+
+
 # The dotted keys a site configuration (harness.toml) may set; "finetune.*" = every task's section.
 PLACEMENT_KEYS = ("data.root", "data.num_workers", "model.weights_dir", "pretrain.per_device_batch",
                   "finetune.*.per_device_batch", "train.trackers", "resources.*")
