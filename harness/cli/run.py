@@ -74,7 +74,7 @@ def dispatch_grid(args: argparse.Namespace, select: Collection[str], *, verb: st
 
 def _plan_and_launch(grid: Any, executor: Any, results: Path, args: argparse.Namespace, select: Collection[str],
                      verb: str) -> int:
-    from harness.dispatch.order import plan_runs
+    from harness.dispatch.order import plan_runs, retire_stale
     from harness.dispatch.state import job_states
 
     states = {rid: st.state for rid, st in job_states(grid.jobs, results).items()}
@@ -86,6 +86,7 @@ def _plan_and_launch(grid: Any, executor: Any, results: Path, args: argparse.Nam
     checked = _preflight(plan.run, executor, dry_run=args.dry_run)
     if args.dry_run:
         return _print_dry_run(plan) if checked else EXIT_USAGE
+    retire_stale(plan.run, states, results)
     if not plan.run:
         print(f"nothing to {verb}." + (" `harness status` shows the jobs." if plan.busy or plan.blocked else ""))
         if plan.busy or plan.blocked or not executor.waits:

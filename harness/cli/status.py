@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     rows = [
         [s.job.short_id, s.job.stage, s.job.task or "-", fmt_factors(s.job.factors), str(s.job.seed), s.state,
          fmt_step(s.step, s.total), fmt_duration(s.eta_s),
-         fmt_metric(s.metrics) if s.state != "failed" else (s.note.splitlines() or [""])[0]]
+         fmt_metric(s.metrics) if s.state not in ("failed", "stale") else (s.note.splitlines() or [""])[0]]
         for s in shown
     ]
     print(f"grid {grid.name} (profile {grid.profile or '-'}), results {results_path(args)}")

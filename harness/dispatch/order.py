@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from harness.spec.schema import JobSpec
 
 # Which states a command picks up. Running/queued jobs are never started twice.
-RUNNABLE = frozenset({"pending", "failed", "cancelled", "interrupted"})
+# "stale": done, but computed from other generated inputs than this install's (harness.models.provenance).
+RUNNABLE = frozenset({"pending", "failed", "cancelled", "interrupted", "stale"})
 RETRYABLE = frozenset({"failed", "cancelled", "interrupted"})
 BUSY = frozenset({"running", "queued"})
 
@@ -115,6 +116,37 @@ def _pull_dependencies(
             blocked[job.run_id] = f"its pre-training run {dep_id[:10]} is blocked: {blocked[dep_id]}"
 
 
+SUPERSEDED = "superseded"  # <run>/superseded/<UTC time>/: a stale run's earlier files, kept
+_KEEP = frozenset({"spec.json", "claim.json", SUPERSEDED})
+
+
+def retire_stale(jobs: Sequence[JobSpec], states: Mapping[str, str], results: Path,
+                 echo: Callable[[str], None] = print) -> list[Path]:
+    """Move each stale job's files (result, weights, checkpoints, logs, records) into
+    ``<run>/superseded/<UTC time>/`` and record it as "stale", so that its trainer starts afresh instead of
+    returning the old result or resuming an old checkpoint. Nothing is deleted. Returns the new folders."""
+    from harness.claim import holder_alive, read_claim
+    from harness.paths import run_dir
+    from harness.store.runrecord import record_run
+
+    moved = []
+    for job in (j for j in jobs if states.get(j.run_id) == "stale"):
+        folder = run_dir(results, job.run_id)
+        if holder_alive(read_claim(folder)):
+            continue  # a live process holds it (it re-checks its own result): leave its files alone
+        aside = folder / SUPERSEDED / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside.mkdir(parents=True, exist_ok=True)
+        for path in folder.iterdir():
+            if path.name not in _KEEP:
+                os.replace(path, aside / path.name)
+        record_run(results, {"spec": job, "status": "stale", "end_time": time.time(), "host": socket.gethostname(),
+                             "error": f"superseded: its earlier files are in {aside.relative_to(folder)}"})
+        moved.append(aside)
+    if moved:
+        echo(f"{len(moved)} stale run(s) start afresh; their earlier files are kept in <run>/{SUPERSEDED}/")
+    return moved
+
+
 def write_specs(jobs: Sequence[JobSpec], results: Path) -> list[Path]:
     """``<results>/runs/<run_id>/spec.json`` for every job (the lead's ``write_spec``)."""
     from harness.spec.runs import write_spec
@@ -124,12 +156,13 @@ def write_specs(jobs: Sequence[JobSpec], results: Path) -> list[Path]:
 
 def zoo_entries(jobs: Sequence[JobSpec]) -> list[tuple[str, str]]:
     """Tiny-zoo entries ((kind, name) pairs) the jobs load: encoders of tiny models with pre-trained weights."""
+    from harness.models.provenance import uses_zoo
+
     needed: dict[tuple[str, str], None] = {}
     for job in jobs:
-        model = job.experiment.model
-        if model.scale == "tiny" and model.weights == "pretrained" and not model.weights_dir:
-            needed[("vision", model.vision)] = None
-            needed[("text", model.text)] = None
+        if uses_zoo(job):
+            needed[("vision", job.experiment.model.vision)] = None
+            needed[("text", job.experiment.model.text)] = None
     return list(needed)
 
 

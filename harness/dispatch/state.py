@@ -11,6 +11,7 @@ in ``view``; their names are re-exported here for the callers that import them f
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from harness.spec.schema import JobSpec
 
 BUSY_STATES = ("queued", "running")
+RESULT_FILE = "result.json"  # the trainer's summary of a finished run (harness.train.job)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,9 @@ def job_state(job: JobSpec, results: Path, stored: str | None, slurm: SlurmView 
         state, note = _with_slurm_queue(job.run_id, state, stored, slurm, local_pid)
     if state in ("failed", "cancelled"):
         note = error_reason(folder, state)
+    if state == "done":
+        stale = _stale_note(job, folder)
+        state, note = ("stale", stale) if stale else (state, note)
     return JobState(
         job=job,
         state=state,
@@ -117,6 +122,17 @@ def _with_slurm_queue(
     if in_queue is None and run_id in slurm.submitted and state in BUSY_STATES and not local_pid:
         return "interrupted", "no longer in the SLURM queue"
     return state, ""
+
+
+def _stale_note(job: JobSpec, folder: Path) -> str | None:
+    """Why the finished run in ``folder`` is stale (computed from other generated inputs), else None."""
+    from harness.models.provenance import stale_note
+
+    try:
+        recorded = json.loads((folder / RESULT_FILE).read_text()).get("inputs")
+    except (OSError, ValueError, AttributeError):
+        return None  # no readable result: nothing recorded to compare
+    return stale_note(job, recorded)
 
 
 @dataclass(frozen=True)

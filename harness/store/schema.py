@@ -19,7 +19,8 @@ import pyarrow as pa
 
 STORE_VERSION = 2
 # "pruned": a search trial stopped early by Optuna (harness.search).
-STATUSES = ("running", "done", "failed", "cancelled", "pruned")
+# "stale": a finished run whose files `harness run` moved aside to train it afresh (other generated inputs).
+STATUSES = ("running", "done", "failed", "cancelled", "pruned", "stale")
 
 _TS = pa.timestamp("us", tz="UTC")
 

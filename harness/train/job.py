@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from harness.models.provenance import generated_inputs
 from harness.paths import run_dir as run_folder
 from harness.spec.schema import JobSpec
 from harness.train.checkpoint import write_json_atomic
@@ -62,6 +63,9 @@ class _Recorder:
         self.t0 = time.time()
         commit, dirty = git_state()
         info = executor_info()
+        # What the run is computed from beyond its spec (the tiny zoo, the synthetic world): result.json
+        # keeps it, so an upgrade that changes either shows this result as stale (harness.models.provenance).
+        self.inputs = generated_inputs(job)
         self.base: dict[str, Any] = {
             "spec": job, "start_time": utc_now(), "git_commit": commit, "git_dirty": dirty,
             "versions": versions(), "host": info["host"], "executor": info["executor"],
@@ -92,7 +96,7 @@ class _Recorder:
         summary = {
             "run_id": job.run_id, "status": result.status, "reason": result.reason, "step": result.step,
             "resumed_from": result.resumed_from, "metrics": result.final_metrics,
-            "stats": {**stats, "wall_s": wall_s, "device_hours": device_hours},
+            "stats": {**stats, "wall_s": wall_s, "device_hours": device_hours}, "inputs": self.inputs,
         }
         if not self.main or self.sink is None:
             return summary
