@@ -116,6 +116,15 @@ def run_status(results: Path, run_id: str) -> str | None:
     return store_status(results).get(run_id)
 
 
+def _retire_if_stale(job: JobSpec, results: Path) -> bool:
+    """Whether ``job``'s finished result was stale (other generated inputs) and is now moved aside to retrain."""
+    from harness.dispatch.order import retire_stale
+    from harness.dispatch.state import job_states
+
+    states = {rid: st.state for rid, st in job_states([job], results).items()}
+    return bool(retire_stale([job], states, results, echo=lambda _: None))
+
+
 class TrialRunner:
     """The objective function: one trial = the trial's jobs, the last one scored and prunable."""
 
@@ -157,7 +166,7 @@ class TrialRunner:
         from harness.spec.runs import write_spec
 
         with run_lock(self.results, job.run_id):
-            if run_status(self.results, job.run_id) == "done":
+            if run_status(self.results, job.run_id) == "done" and not _retire_if_stale(job, self.results):
                 return "done"  # an earlier trial (or `harness run`) already trained exactly this job
             write_spec(job, self.results)
             if on_eval is None:

@@ -97,3 +97,24 @@ def test_results_of_the_paper_path_carry_no_generated_inputs(tmp_path: Path) -> 
                                                                          "{source: arrow, root: data, "))
     (job,) = compile_grid(grid).jobs
     assert generated_inputs(job) == {}
+
+
+def test_a_search_trial_retrains_a_stale_run_instead_of_reusing_it(tmp_path: Path) -> None:
+    from harness.search.worker import _retire_if_stale
+    from harness.spec.runs import write_spec
+    from harness.store.runrecord import record_run
+
+    grid, results = tmp_path / "stale_inputs.yaml", tmp_path / "results"
+    grid.write_text(GRID.replace("scale: tiny,", "scale: tiny, weights: random,"))
+    (job,) = compile_grid(grid).jobs
+    folder = run_dir(results, job.run_id)
+    write_spec(job, results)
+    record_run(results, {"spec": job, "status": "done"})
+    (folder / "result.json").write_text(json.dumps({"status": "done", "inputs": generated_inputs(job)}))
+    assert not _retire_if_stale(job, results)  # same inputs: the search reuses the result
+    assert (folder / "result.json").is_file()
+
+    (folder / "result.json").write_text(json.dumps({"status": "done", "inputs": {"synthetic": "0ld"}}))
+    assert _retire_if_stale(job, results)
+    assert not (folder / "result.json").exists() and (folder / "spec.json").is_file()
+    assert Store(results).runs().set_index("run_id").loc[job.run_id, "status"] == "stale"
