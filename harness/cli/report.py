@@ -12,6 +12,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from harness.cli.common import add_grid_args, load_grid, results_path
 
@@ -47,4 +48,16 @@ def run(args: argparse.Namespace) -> int:
                               with_figures=not args.no_figures)
     print(result.markdown, end="")
     print(f"\nreport: {out}/ ({', '.join(p.name for p in result.files)})")
+    _warn_stale(grid, results)
     return 0
+
+
+def _warn_stale(grid: Any, results: Path) -> None:
+    """Say which values come from runs whose generated inputs (tiny zoo, synthetic data) have changed since."""
+    from harness.dispatch.state import job_states
+
+    stale = [st for st in job_states(grid.jobs, results).values() if st.state == "stale"]
+    if stale:
+        print(f"warning: {len(stale)} run(s) in this table are stale: {stale[0].note.split(':')[0]} "
+              f"(e.g. {stale[0].job.short_id}); `harness run {grid.path}` recomputes them "
+              "(`harness status` lists them)", file=sys.stderr)

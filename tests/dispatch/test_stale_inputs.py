@@ -53,6 +53,8 @@ def test_a_result_from_another_zoo_is_stale_and_trained_again(tmp_path: Path, mo
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith(job.short_id))
     assert "stale" in line and f"the tiny zoo was {first['inputs']['zoo']}" in out
+    assert main(["report", str(grid), "--results", str(results), "--no-figures"]) == 0
+    assert "1 run(s) in this table are stale: computed with other generated inputs" in capsys.readouterr().err
 
     assert main(["run", str(grid), "--results", str(results)]) == 0
     out = capsys.readouterr().out
@@ -67,6 +69,8 @@ def test_a_result_from_another_zoo_is_stale_and_trained_again(tmp_path: Path, mo
     assert Store(results).runs().set_index("run_id").loc[job.run_id, "status"] == "done"
     assert main(["run", str(grid), "--results", str(results)]) == 0
     assert "nothing to run" in capsys.readouterr().out
+    assert main(["report", str(grid), "--results", str(results), "--no-figures"]) == 0
+    assert "stale" not in capsys.readouterr().err
 
 
 def test_a_changed_question_wording_changes_the_synthetic_stamp(tmp_path: Path,
