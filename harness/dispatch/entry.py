@@ -15,6 +15,7 @@ MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE before anything c
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -106,4 +107,10 @@ class JobEntry(submitit.helpers.Checkpointable):
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
         """Called by submitit on rank 0 at timeout/preemption: resume this run from disk."""
         print(f"requeue: run {self.run_id} will resume from its latest checkpoint on disk", flush=True)
+        # submitit requeues right after this returns, with `scontrol requeue` in a child process. The
+        # preemption's SIGTERM reaches every process of the step, that child too if it is still running, and
+        # a killed scontrol leaves the job failed instead of requeued (seen in CI: "scontrol requeue died with
+        # SIGTERM"). An ignored signal stays ignored across exec, so from here on neither this process (which
+        # exits after the requeue) nor the child is stopped by it; Slurm's SIGKILL still ends the step.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         return submitit.helpers.DelayedSubmission(JobEntry(self.run_id, self.results, self.job_fn, self.extra_paths))
