@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 # States a job can be in, as `harness status` shows them. The store knows running, done,
 # failed and cancelled; "pending" (never started), "queued" (submitted, not started) and
-# "interrupted" (a running job whose process is gone) come from the run folder.
+# "interrupted" (a running job whose process is gone) come from the run folder; "stale" (done,
+# but from other generated inputs than this install's: harness.models.provenance) from both.
 STATES = ("pending", "queued", "running", "done", "failed", "cancelled", "interrupted", "stale")
 NOT_FINISHED_OK = frozenset({"failed", "cancelled", "interrupted"})
 
